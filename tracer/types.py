@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import NewType
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from tracer.errors import InvalidAddressError, InvalidTxHashError
 
@@ -29,7 +29,7 @@ ZERO_ADDRESS = Address("0x0000000000000000000000000000000000000000")
 
 
 def _checksum_of_lower(lower_hex40: str) -> str:
-    digest = keccak(text=lower_hex40).hex()
+    digest = keccak(lower_hex40.encode("ascii")).hex()
     return "".join(
         char.upper() if char.isalpha() and int(digest[i], 16) >= 8 else char
         for i, char in enumerate(lower_hex40)

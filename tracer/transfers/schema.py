@@ -35,29 +35,29 @@ class TransferKind(StrEnum):
     ERC1155 = "erc1155"
 
 
-TRANSFER_KINDS = pl.Enum([kind.value for kind in TransferKind])
+TRANSFER_KINDS: Final[pl.DataType] = pl.Enum([kind.value for kind in TransferKind])
 
 TRANSFER_SCHEMA: Final[pl.Schema] = pl.Schema(
     {
-        "chain_id": pl.Int64,
-        "block_number": pl.Int64,
+        "chain_id": pl.Int64(),
+        "block_number": pl.Int64(),
         "block_time": pl.Datetime("us", "UTC"),
-        "transaction_hash": pl.String,
+        "transaction_hash": pl.String(),
         "transfer_kind": TRANSFER_KINDS,
-        "log_index": pl.Int64,
-        "trace_address": pl.String,
-        "from_address": pl.String,
-        "to_address": pl.String,
-        "token_address": pl.String,
-        "token_id": pl.String,
-        "value_raw": pl.String,
-        "value": pl.Float64,
-        "token_symbol": pl.String,
-        "token_decimals": pl.Int64,
-        "tx_succeeded": pl.Boolean,
-        "gas_price": pl.UInt64,
-        "source": pl.String,
-        "request_key": pl.String,
+        "log_index": pl.Int64(),
+        "trace_address": pl.String(),
+        "from_address": pl.String(),
+        "to_address": pl.String(),
+        "token_address": pl.String(),
+        "token_id": pl.String(),
+        "value_raw": pl.String(),
+        "value": pl.Float64(),
+        "token_symbol": pl.String(),
+        "token_decimals": pl.Int64(),
+        "tx_succeeded": pl.Boolean(),
+        "gas_price": pl.UInt64(),
+        "source": pl.String(),
+        "request_key": pl.String(),
     }
 )
 
