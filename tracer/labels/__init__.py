@@ -1,0 +1,1 @@
+"""Address labels (entity, category) with their provenance."""
