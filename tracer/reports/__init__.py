@@ -1,0 +1,1 @@
+"""Turn analysis results into report.json, terminal summaries and documents."""
