@@ -91,6 +91,29 @@ class AnvilOptions:
     no_request_size_limit: bool = True
     disable_block_gas_limit: bool = False
     extra_args: Sequence[str] = field(default_factory=tuple)
+    # Block gas limit (anvil's default is 30M, about 1,400 plain transfers per block).
+    gas_limit: int | None = None
+    # Mempool order: "fees" (anvil's default) or "fifo" (submission order, for reproducible
+    # blocks when many senders share one).
+    order: str | None = None
+    # Legacy gas price anvil suggests (eth_gasPrice) when a transaction gives none.
+    gas_price: int | None = None
+    # Accept transactions whose sender cannot pay yet, so a multi-hop chain A -> B -> C can be
+    # sent before mining and land in one block (B is funded by an earlier transaction in it).
+    disable_pool_balance_checks: bool = False
+
+    @classmethod
+    def for_bulk(cls, **overrides: Any) -> AnvilOptions:
+        """Settings for pushing many transactions fast (see tracer.testbed.chain): no mining
+        until asked, blocks in submission order, room for thousands of transfers per block."""
+        settings: dict[str, Any] = {
+            "no_mining": True,
+            "order": "fifo",
+            "gas_limit": 1_000_000_000,
+            "disable_pool_balance_checks": True,
+        }
+        settings.update(overrides)
+        return cls(**settings)
 
 
 class AnvilNode:
@@ -136,6 +159,14 @@ class AnvilNode:
             command.append("--no-request-size-limit")
         if opts.disable_block_gas_limit:
             command.append("--disable-block-gas-limit")
+        if opts.gas_limit is not None:
+            command += ["--gas-limit", str(opts.gas_limit)]
+        if opts.order is not None:
+            command += ["--order", opts.order]
+        if opts.gas_price is not None:
+            command += ["--gas-price", str(opts.gas_price)]
+        if opts.disable_pool_balance_checks:
+            command.append("--disable-pool-balance-checks")
         command += list(opts.extra_args)
         return command
 
