@@ -11,9 +11,18 @@ Hierarchy::
     │   ├── InvalidTxHashError     not a 32-byte hex transaction hash
     │   ├── UnknownNameError       unknown chain/policy/format, with "did you mean"
     │   └── InputFileError         missing or malformed input file (names the file and line)
-    ├── SourceError                a data source failed (exit code 3)
+    ├── SourceError                a data source failed (exit code 3); ``retryable`` says if
+    │   │                              the transport may try the same request again
     │   ├── EndpointUnreachableError   connection refused, DNS failure, timeout on connect
-    │   └── RpcError                   a JSON-RPC error object; carries the numeric code
+    │   ├── TransientSourceError       HTTP 5xx, a dropped connection: retried, then raised
+    │   │   ├── SourceTimeoutError     no answer within the read timeout (a stalled server)
+    │   │   └── RateLimitedError       HTTP 429, JSON-RPC "limit exceeded" codes, explorer
+    │   │                              "Max rate limit reached"; carries ``retry_after``
+    │   ├── ResponseFormatError        a body that is not the JSON we expect (often truncated)
+    │   ├── HttpStatusError            a non-retryable HTTP status (401, 403, 404, 413, ...)
+    │   ├── RpcError                   a JSON-RPC error object; carries the numeric code
+    │   │   └── RangeTooLargeError     the provider capped a block range or result size
+    │   └── ChainMismatchError         the endpoint serves another chain than the one asked for
     └── TestbedError               the local chain testbed could not be built or started
 """
 
@@ -68,23 +77,86 @@ class InputFileError(InputError):
 
 
 class SourceError(TracerError):
-    """A data source (node, explorer) failed in a way retries did not fix."""
+    """A data source (node, explorer) failed in a way retries did not fix.
+
+    ``retryable`` tells the transport whether sending the same request again may succeed;
+    it is a class default that single errors may override (a TLS failure is not retried).
+    Messages show endpoints only in redacted form: API keys never reach an error.
+    """
 
     exit_code = 3
+    retryable: bool = False
 
 
 class EndpointUnreachableError(SourceError):
     """The endpoint could not be reached at all."""
 
+    retryable = True  # a node restarting or a load balancer blip heals within seconds
+
+
+class TransientSourceError(SourceError):
+    """A failure that usually heals by itself (HTTP 5xx, a dropped connection)."""
+
+    retryable = True
+
+
+class SourceTimeoutError(TransientSourceError):
+    """The endpoint accepted the request but did not answer in time."""
+
+
+class RateLimitedError(TransientSourceError):
+    """The endpoint asked us to slow down; ``retry_after`` is its hint in seconds, if any."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, code: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.code = code
+
+
+class ResponseFormatError(SourceError):
+    """The answer is not the JSON we expect: truncated, malformed, or of the wrong shape."""
+
+    retryable = True  # in practice nearly always a cut-off body; retries are bounded anyway
+
+
+class HttpStatusError(SourceError):
+    """An HTTP status that retrying will not fix (authentication, not found, too large)."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 class RpcError(SourceError):
     """A JSON-RPC error response; ``code`` is the numeric error code from the node."""
 
-    def __init__(self, method: str, code: int, message: str) -> None:
+    def __init__(self, method: str, code: int, message: str, data: object = None) -> None:
         super().__init__(f"{method} failed with JSON-RPC error {code}: {message}")
         self.method = method
         self.code = code
         self.rpc_message = message
+        self.data = data
+
+
+class RangeTooLargeError(RpcError):
+    """A block-range query (eth_getLogs, trace_filter) exceeded a provider cap.
+
+    Not retried as is: the caller splits the range and asks again.
+    """
+
+
+class ChainMismatchError(SourceError):
+    """The endpoint serves a different chain than the one the user asked for."""
+
+    def __init__(self, endpoint: str, expected: int, actual: int) -> None:
+        super().__init__(
+            f"{endpoint} serves chain id {actual}, not the expected chain id {expected}; "
+            "check the RPC URL"
+        )
+        self.expected = expected
+        self.actual = actual
 
 
 class TestbedError(TracerError):
