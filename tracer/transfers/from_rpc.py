@@ -865,7 +865,8 @@ def transfers_from_geth_call_trace(
     CALL, CREATE, CREATE2 and SELFDESTRUCT frames with a value above 0 become rows; a frame
     failed when it or an ancestor carries ``error``. Trace addresses follow Parity's numbering
     of children, so they agree with ``trace_*`` output wherever both tracers list the same
-    children (Erigon's Parity tracer leaves out zero-value precompile calls, geth does not).
+    children; tracers differ on zero-value precompile calls (Erigon's Parity-style tracer
+    leaves them out by default), so compare across tracers with :func:`movement_diff`.
     """
     ctx = _Context(chain_id, source, request_key, block_times, receipts, gas_prices, native_symbol)
     builder = _Builder(ctx)
@@ -1005,7 +1006,7 @@ def _geth_frame_row(
 def transfers_from_ots_internal_operations(
     operations: Sequence[object],
     *,
-    transaction: Mapping[str, Any],
+    transaction: object,
     chain_id: int,
     source: str,
     request_key: str | None = None,
@@ -1023,23 +1024,24 @@ def transfers_from_ots_internal_operations(
 
     The answer does not say whether an operation's frame reverted (reth records operations on
     entry), so internal rows of a successful transaction have ``tx_succeeded`` null; rows of a
-    failed transaction are false. Post-Cancun anvil reports SELFDESTRUCT with value 0, so
-    those movements are lost on this path.
+    failed transaction are false. anvil's tracer (revm-inspectors) has reported post-Cancun
+    SELFDESTRUCT with value 0 and recipient 0x0: such movements are lost on this path.
     """
     ctx = _Context(chain_id, source, request_key, block_times, receipts, None, native_symbol)
     builder = _Builder(ctx)
     try:
-        tx_hash = _tx_hash(transaction.get("hash"))
-        block_number = _uint(transaction.get("blockNumber"), "blockNumber")
-        tx_from = _address(transaction.get("from"), "from")
-        tx_to = None if transaction.get("to") is None else _address(transaction.get("to"), "to")
-        tx_value = _uint(transaction.get("value"), "value")
+        tx = _object(transaction, "transaction")
+        tx_hash = _tx_hash(tx.get("hash"))
+        block_number = _uint(tx.get("blockNumber"), "blockNumber")
+        tx_from = _address(tx.get("from"), "from")
+        tx_to = None if tx.get("to") is None else _address(tx.get("to"), "to")
+        tx_value = _uint(tx.get("value"), "value")
     except _SkipError as skip:
         for _ in operations:
             builder.skip(_SkipError(skip.reason, f"transaction object unusable: {skip.detail}"))
         return builder.result()
     status = ctx.status(tx_hash)
-    gas_price = ctx.gas_price(tx_hash, _optional_uint(transaction.get("gasPrice")))
+    gas_price = ctx.gas_price(tx_hash, _optional_uint(tx.get("gasPrice")))
     for ordinal, raw in enumerate(operations):
         try:
             op = _object(raw, "internal operation")
