@@ -97,6 +97,19 @@ def test_erc20_with_metadata_gets_symbol_and_display_value() -> None:
     assert row["value"] == pytest.approx(value / 10**6)
 
 
+def test_metadata_keys_in_any_case_and_absurd_decimals_ignored() -> None:
+    checksummed = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+    row = only(
+        decode(
+            [erc20(5, address=checksummed.lower())],
+            token_metadata={checksummed: TokenMetadata("X", 10**6)},
+        )
+    )
+    assert row["token_symbol"] == "X"
+    assert row["token_decimals"] is None
+    assert row["value"] is None
+
+
 def test_zero_value_token_transfers_are_kept() -> None:
     row = only(decode([erc20(0)]))
     assert row["value_raw"] == "0"

@@ -493,18 +493,28 @@ def transfers_from_logs(
     CryptoKitties) are skipped: with every argument in data, an amount and a token id cannot
     be told apart. ``TransferBatch`` yields one row per token id; an id listed twice in one
     batch is one row holding the exact sum, because the unique key has no room for two.
-    ``token_metadata`` (keyed by lowercase token address) supplies symbol and decimals; without
-    decimals ``value`` stays null. ERC-721 tokens are indivisible, so their decimals are 0.
+    ``token_metadata`` (keyed by token address) supplies symbol and decimals; without
+    decimals ``value`` stays null, and so it does for decimals outside ERC-20's uint8 range
+    (a hostile token can answer ``decimals()`` with anything). ERC-721 tokens are
+    indivisible, so their decimals are 0.
     """
     ctx = _Context(chain_id, source, request_key, block_times, receipts, gas_prices, None)
     builder = _Builder(ctx)
-    metadata = token_metadata or {}
+    metadata = {
+        address.lower(): _sane_metadata(meta) for address, meta in (token_metadata or {}).items()
+    }
     for log in logs:
         try:
             _log_rows(builder, log, metadata)
         except _SkipError as skip:
             builder.skip(skip)
     return builder.result()
+
+
+def _sane_metadata(meta: TokenMetadata) -> TokenMetadata:
+    if meta.decimals is None or 0 <= meta.decimals <= 255:
+        return meta
+    return TokenMetadata(meta.symbol, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -526,10 +536,10 @@ def _log_rows(builder: _Builder, raw: object, metadata: Mapping[str, TokenMetada
     topic0 = topics[0].lower()
     if topic0 not in TOKEN_TRANSFER_TOPICS:
         return
-    where = f"log {_show(log.get('transactionHash'))}#{_show(log.get('logIndex'))}"
-    if log.get("removed") is True:
-        raise _SkipError(SkipReason.REMOVED, f"{where} was removed by a reorg")
-    if log.get("blockNumber") is None:
+    if log.get("removed") is True or log.get("blockNumber") is None:
+        where = f"log {_show(log.get('transactionHash'))}#{_show(log.get('logIndex'))}"
+        if log.get("removed") is True:
+            raise _SkipError(SkipReason.REMOVED, f"{where} was removed by a reorg")
         raise _SkipError(SkipReason.PENDING, f"{where} is not in a block yet")
     block_number = _uint(log.get("blockNumber"), "blockNumber")
     tx_hash = _tx_hash(log.get("transactionHash"))
