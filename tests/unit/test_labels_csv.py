@@ -10,8 +10,9 @@ from tracer.errors import InputFileError
 from tracer.labels.model import Category
 from tracer.labels.packs import load_csv
 from tracer.labels.store import LabelStore
+from tracer.types import Address
 
-HOT = "0x28c6c06298d514db089934071355e5743bf21d60"
+HOT = Address("0x28c6c06298d514db089934071355e5743bf21d60")
 POOL = "0x12D66f87A04A9E220743712cE6d9bB1B5616B8Fc"
 
 
@@ -78,8 +79,8 @@ def test_conflicting_labels_are_all_kept_and_precedence_picks_the_category(
         f"{POOL},Tornado Cash,mixer,list B\n",
     )
     store = LabelStore.from_files([path])
-    assert [label.source for label in store.labels(POOL.lower())] == ["list A", "list B"]
-    primary = store.primary(POOL.lower())
+    assert [label.source for label in store.labels(Address(POOL.lower()))] == ["list A", "list B"]
+    primary = store.primary(Address(POOL.lower()))
     assert primary is not None and primary.category is Category.MIXER
-    assert store.is_service(POOL.lower())
+    assert store.is_service(Address(POOL.lower()))
     assert not store.is_service(HOT)
