@@ -1,10 +1,18 @@
-"""The ``tracer`` command: registers each sub-command module on one typer app."""
+"""The ``tracer`` command: one typer app, each sub-command in its own module.
+
+Library code raises :class:`tracer.errors.TracerError`; this is the one place that turns it
+into a one-line message on stderr and an exit code (see tracer/errors.py for the codes).
+"""
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
 from tracer import __version__
+from tracer.cli import trace
+from tracer.errors import TracerError
 
 app = typer.Typer(
     name="tracer",
@@ -13,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command(name="trace", no_args_is_help=True)(trace.trace)
 
 
 def _version_callback(value: bool) -> None:
@@ -31,4 +40,19 @@ def main(
         is_eager=True,
     ),
 ) -> None:
-    """Trace laundered crypto from seed addresses to the off-ramps where it can be frozen."""
+    """Trace laundered crypto from seed addresses to the off-ramps where it can be frozen.
+
+    Start with `tracer trace SEED --rpc-url URL --labels FILE`. Every command has --help.
+    """
+
+
+def run() -> None:
+    """Console-script entry point: user-facing errors become one line and an exit code."""
+    try:
+        app()
+    except TracerError as error:
+        typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        typer.secho("interrupted", err=True)
+        sys.exit(130)
