@@ -68,9 +68,12 @@ class FaultProxy:
     item_limit_every: int | None = None
     range_caps: dict[str, RangeCap] = field(default_factory=dict)
     reverse_batches: bool = False
+    # Methods answered with -32601 "Method not found", to play a node without that API.
+    disabled_methods: frozenset[str] = frozenset()
     respond_delay: float = 0.0
     records: list[ProxyRecord] = field(default_factory=list)
     forwarded_calls: int = 0
+    range_refusals: int = 0
     max_in_flight: int = 0
 
     def __post_init__(self) -> None:
@@ -194,6 +197,7 @@ class FaultProxy:
             return None
         if span <= cap.blocks:
             return None
+        self.range_refusals += 1
         return {
             "jsonrpc": "2.0",
             "id": item.get("id"),
@@ -205,6 +209,12 @@ class FaultProxy:
         upstream_items: list[tuple[int, dict[str, Any]]] = []
         for position, item in enumerate(items):
             refusal = self._range_error(item)
+            if item.get("method") in self.disabled_methods:
+                refusal = {
+                    "jsonrpc": "2.0",
+                    "id": item.get("id"),
+                    "error": {"code": -32601, "message": "the method does not exist"},
+                }
             if (
                 refusal is None
                 and self.item_limit_every is not None

@@ -25,7 +25,7 @@ from tracer.errors import (
     RpcError,
     SourceError,
 )
-from tracer.sources.transport import Endpoint, EndpointLimits, Transport
+from tracer.sources.transport import Endpoint, EndpointLimits, Transport, gather_all
 
 log = logging.getLogger(__name__)
 
@@ -206,11 +206,8 @@ class JsonRpcClient:
         else:
             chunks = [[call] for call in call_list]
             as_batch = False
-        async with asyncio.TaskGroup() as group:
-            tasks = [
-                group.create_task(self._exchange(chunk, as_batch=as_batch)) for chunk in chunks
-            ]
-        outcomes = [outcome for task in tasks for outcome in task.result()]
+        answered = await gather_all(self._exchange(chunk, as_batch=as_batch) for chunk in chunks)
+        outcomes = [outcome for chunk_outcomes in answered for outcome in chunk_outcomes]
         for outcome in outcomes:
             if isinstance(outcome, SourceError) and not isinstance(outcome, RpcError):
                 raise outcome
