@@ -293,6 +293,13 @@ async def test_large_batches_are_split(transport: Transport, proxy: FaultProxy) 
     assert sorted(len(record.methods) for record in proxy.records) == [6, 7, 7]
 
 
+async def test_batching_can_be_turned_off(transport: Transport, proxy: FaultProxy) -> None:
+    client = JsonRpcClient(transport, proxy.url, limits=UNLIMITED, batching=False)
+    results = await client.batch([RpcCall("eth_chainId"), RpcCall("net_version")])
+    assert results == [hex(31337), "31337"]
+    assert sorted(record.methods for record in proxy.records) == [["eth_chainId"], ["net_version"]]
+
+
 async def test_unreachable_endpoint_is_a_clear_error() -> None:
     port = free_loopback_port()
     policy = RetryPolicy(max_attempts=2, base_delay=0.01)

@@ -170,7 +170,8 @@ class JsonRpcSource:
         self._native_symbol: str | None = None
         self._capabilities: Capabilities | None = None
         self._path: TracePath | None = None
-        self._lock = asyncio.Lock()
+        self._lock = asyncio.Lock()  # one capability probe, however many callers
+        self._chain_lock = asyncio.Lock()
         # What the normalisers skipped, summed over the run (for coverage reports).
         self.skipped: dict[from_rpc.SkipReason, int] = {}
 
@@ -197,17 +198,18 @@ class JsonRpcSource:
 
     async def chain_id(self) -> int:
         """The node's chain id (asked once); a mismatch with the expected one is an error."""
-        if self._chain_id is None:
-            answer = await self.client.call("eth_chainId")
-            chain_id = _quantity(answer, "eth_chainId", self.client)
-            if self.expected_chain_id is not None and chain_id != self.expected_chain_id:
-                raise ChainMismatchError(
-                    self.client.endpoint.where, self.expected_chain_id, chain_id
-                )
-            known = chain_by_id(chain_id)
-            self._native_symbol = known.native_symbol if known else None
-            self._chain_id = chain_id
-        return self._chain_id
+        async with self._chain_lock:
+            if self._chain_id is None:
+                answer = await self.client.call("eth_chainId")
+                chain_id = _quantity(answer, "eth_chainId", self.client)
+                if self.expected_chain_id is not None and chain_id != self.expected_chain_id:
+                    raise ChainMismatchError(
+                        self.client.endpoint.where, self.expected_chain_id, chain_id
+                    )
+                known = chain_by_id(chain_id)
+                self._native_symbol = known.native_symbol if known else None
+                self._chain_id = chain_id
+            return self._chain_id
 
     async def head_block(self) -> int:
         await self.chain_id()
@@ -371,16 +373,42 @@ class JsonRpcSource:
             ]
 
         answers = await self._ranged(chain_id, from_block, to_block, self._trace_window, build)
+        traces = [_list(answer.result, "trace_filter", self.client) for answer in answers]
+        # A filtered answer lacks the ancestors of a nested call, so whether a revert higher
+        # up undid it would stay unknown. The whole trace of those transactions settles it;
+        # its steps come first, so its rows win the de-duplication.
+        nested = sorted(
+            {
+                trace["transactionHash"]
+                for answer_traces in traces
+                for trace in answer_traces
+                if isinstance(trace, Mapping)
+                and trace.get("traceAddress")
+                and isinstance(trace.get("transactionHash"), str)
+            }
+        )
+        calls = [RpcCall("trace_transaction", [tx_hash]) for tx_hash in nested]
+        full = await self._batched(calls, self._tx_batch)
+        requests = [
+            (
+                _list(result, call.method, self.client),
+                request_key(chain_id, call.method, call.params),
+            )
+            for call, result in zip(calls, full, strict=True)
+        ] + [
+            (answer_traces, answer.key)
+            for answer_traces, answer in zip(traces, answers, strict=True)
+        ]
         return [
             _step(
                 from_rpc.transfers_from_parity_traces,
-                _list(answer.result, "trace_filter", self.client),
+                raw,
                 chain_id=chain_id,
                 source=TracePath.TRACE_FILTER.source,
-                request_key=answer.key,
+                request_key=key,
                 native_symbol=self._native_symbol,
             )
-            for answer in answers
+            for raw, key in requests
         ]
 
     async def _ots_steps(
