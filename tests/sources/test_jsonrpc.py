@@ -331,6 +331,9 @@ async def test_an_empty_history_is_an_empty_table(
     source = _source(clean_transport, anvil.url)
     table = await source.transfers_for_address("0x" + "22" * 20, 0, 0)
     assert table.height == 0 and table.schema == TRANSFER_SCHEMA
+    requests = clean_transport.stats()[anvil.url].http_requests
+    nothing = await source.transfers_for_address("0x" + "22" * 20, 5, 4)  # an empty range
+    assert nothing.height == 0 and clean_transport.stats()[anvil.url].http_requests == requests
 
 
 _PATIENT = RetryPolicy(max_attempts=8, base_delay=0.01, max_delay=0.05)

@@ -294,8 +294,10 @@ class JsonRpcSource:
         """Every transfer from or to ``address`` in blocks ``from_block..to_block`` (inclusive),
         as a canonical table in the transfer schema."""
         wanted = parse_address(address)
-        if from_block < 0 or to_block < from_block:
+        if from_block < 0:
             raise ValueError(f"invalid block range {from_block}..{to_block}")
+        if to_block < from_block:
+            return empty_transfers()  # an empty range: nothing to ask for
         chain_id = await self.chain_id()
         path = await self.trace_path()
         value_steps = {
