@@ -1,0 +1,375 @@
+"""Execute a scenario plan on an anvil node and record what the chain did.
+
+The plan (:mod:`tracer.testbed.scenario`) fixes every transaction; this module only turns each
+action into calldata, sends each planned block as one JSON-RPC batch, mines it at the planned
+time and checks that every transaction landed in it. Afterwards it reads all receipts (one
+``eth_getBlockReceipts`` per block) to check that every transaction succeeded and to record the
+few amounts only the chain knows: DEX outputs and forwarder sweeps, plus each transaction's fee.
+
+Node requirements: anvil with ``--auto-impersonate`` (any address sends without keys). The
+builder turns mining off itself and raises the block gas limit if a planned block needs it;
+``AnvilOptions.for_bulk()`` starts a node that needs neither. Transactions are legacy
+(``gasPrice``) so each sender's gas price is visible as planned; anvil's base fee falls towards
+zero in these under-full blocks, so every planned price (2 gwei and up) stays valid.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from eth_hash.auto import keccak
+
+from tracer.errors import TestbedError
+from tracer.testbed.chain import AbiFunction, Artifact, Chain, Tx, load_artifact
+from tracer.testbed.ground_truth import build_ground_truth, label_rows, write_outputs
+from tracer.testbed.scenario import (
+    MAX_UINT256,
+    Action,
+    Kind,
+    Plan,
+    PlannedBlock,
+    make_plan,
+)
+from tracer.types import ZERO_ADDRESS
+
+#: keccak("Transfer(address,address,uint256)")
+TRANSFER_TOPIC: Final = "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"
+#: Swaps must be mined within this many seconds of their block's time (Uniswap's deadline).
+SWAP_DEADLINE_SECONDS: Final = 1800
+#: Blocks per eth_getBlockReceipts batch: receipts are the bulkiest answers anvil gives.
+RECEIPT_BATCH_BLOCKS: Final = 25
+BLOCK_GAS_LIMIT: Final = 1_000_000_000
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Execution:
+    """What running a plan produced, by plan index (action id, plan block index)."""
+
+    chain_id: int
+    origin: int  # unix time of the plan's time 0
+    block_numbers: tuple[int, ...]  # plan block -> chain block number
+    block_timestamps: tuple[int, ...]  # plan block -> its unix timestamp
+    tx_hashes: tuple[str, ...]  # action id -> transaction hash
+    fees: tuple[int, ...]  # action id -> gasUsed * effectiveGasPrice (wei the sender paid)
+    resolved: Mapping[int, int]  # action id -> token amount the builder read before the block
+    outputs: Mapping[int, int]  # action id -> amount only the chain knew (DEX out, sweep)
+    seconds: float  # wall time of sending and mining
+
+    @property
+    def first_block(self) -> int:
+        return self.block_numbers[0]
+
+    @property
+    def last_block(self) -> int:
+        return self.block_numbers[-1]
+
+
+@dataclass(frozen=True)
+class BuiltScenario:
+    plan: Plan
+    execution: Execution
+    ground_truth: dict[str, Any]
+    labels: list[dict[str, str]]
+
+
+def build_scenario(
+    chain: Chain,
+    seed: int,
+    scale: str,
+    *,
+    out_dir: Path | None = None,
+    progress: Progress | None = None,
+) -> BuiltScenario:
+    """Plan, execute on ``chain``'s node, derive the ground truth; write it if ``out_dir``."""
+    say = progress or (lambda _message: None)
+    say(f"planning {scale} scenario, seed {seed}")
+    plan = make_plan(seed, scale)
+    say(f"executing {len(plan.actions)} transactions in {len(plan.blocks)} blocks")
+    execution = execute(plan, chain, progress=progress)
+    ground_truth = build_ground_truth(plan, execution)
+    labels = label_rows(plan, execution)
+    if out_dir is not None:
+        write_outputs(out_dir, ground_truth, labels)
+    return BuiltScenario(plan, execution, ground_truth, labels)
+
+
+class _Encoder:
+    """Calldata for each action kind (ABI functions looked up once)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        artifacts = {spec.artifact for spec in plan.contracts.values()}
+        self.artifacts: dict[str, Artifact] = {name: load_artifact(name) for name in artifacts}
+        self._functions: dict[tuple[str, str], AbiFunction] = {}
+        self.path_eth_in = [plan.weth, plan.tusd]
+        self.path_tokens_in = [plan.tusd, plan.weth]
+
+    def fn(self, artifact: str, name: str) -> AbiFunction:
+        key = (artifact, name)
+        found = self._functions.get(key)
+        if found is None:
+            found = self._functions[key] = self.artifacts[artifact].function(name)
+        return found
+
+    def data(self, action: Action, amount: int | None, block_time: int) -> bytes:
+        kind = action.kind
+        if kind is Kind.DEPLOY:
+            assert action.contract is not None
+            spec = self.plan.contracts[action.contract]
+            return self.artifacts[spec.artifact].deploy_data(spec.args)
+        if kind is Kind.ETH_TRANSFER:
+            return b""
+        if kind is Kind.TOKEN_TRANSFER:
+            return self.fn("TestUSD", "transfer").encode([action.recipient, amount])
+        if kind is Kind.MINT:
+            return self.fn("TestUSD", "mint").encode([action.recipient, action.amount])
+        if kind is Kind.APPROVE:
+            return self.fn("TestUSD", "approve").encode([action.recipient, MAX_UINT256])
+        if kind is Kind.WRAP:
+            return self.fn("WETH9", "deposit").encode([])
+        if kind is Kind.SYNC:
+            return self.fn("UniswapV2Pair", "sync").encode([])
+        if kind is Kind.MIXER_DEPOSIT:
+            assert action.note is not None
+            commitment = self.plan.notes[action.note].commitment
+            return self.fn("TornadoPool", "deposit").encode([bytes.fromhex(commitment[2:])])
+        if kind is Kind.MIXER_WITHDRAW:
+            return self._withdraw(action)
+        deadline = block_time + SWAP_DEADLINE_SECONDS
+        if kind is Kind.SWAP_ETH_FOR_TOKENS:
+            return self.fn("UniswapV2Router", "swapExactETHForTokens").encode(
+                [0, self.path_eth_in, action.recipient, deadline]
+            )
+        if kind is Kind.SWAP_TOKENS_FOR_ETH:
+            return self.fn("UniswapV2Router", "swapExactTokensForETH").encode(
+                [amount, 0, self.path_tokens_in, action.recipient, deadline]
+            )
+        if kind is Kind.BRIDGE_ETH:
+            return self.fn("Bridge", "depositETH").encode([action.dest_chain, action.recipient])
+        if kind is Kind.BRIDGE_TOKEN:
+            return self.fn("Bridge", "depositERC20").encode(
+                [action.token, amount, action.dest_chain, action.recipient]
+            )
+        if kind is Kind.FORWARDER_SWEEP:
+            return self.fn("DepositForwarder", "sweep").encode([action.token])
+        raise TestbedError(f"no encoding for action kind {kind}")
+
+    def _withdraw(self, action: Action) -> bytes:
+        assert action.note is not None
+        note = self.plan.notes[action.note]
+        commitment = bytes.fromhex(note.commitment[2:])
+        # The testbed pool verifies nothing; a proof-sized blob keeps calldata realistic.
+        proof = b"".join(keccak(commitment + bytes([k])) for k in range(8))
+        root = keccak(b"root" + commitment)
+        return self.fn("TornadoPool", "withdraw").encode(
+            [
+                proof,
+                root,
+                bytes.fromhex(note.nullifier_hash[2:]),
+                note.recipient,
+                note.relayer or ZERO_ADDRESS,
+                note.fee,
+                0,
+            ]
+        )
+
+
+_TOKEN_DEBITS: Final = (Kind.TOKEN_TRANSFER, Kind.BRIDGE_TOKEN, Kind.SWAP_TOKENS_FOR_ETH)
+
+
+def execute(plan: Plan, chain: Chain, *, progress: Progress | None = None) -> Execution:
+    """Run ``plan`` on the node behind ``chain``; the node must not have seen this seed yet."""
+    say = progress or (lambda _message: None)
+    chain_id = chain.chain_id()
+    if chain.next_nonce(plan.deployer) != 0:
+        raise TestbedError(
+            f"the scenario's deployer {plan.deployer} has already sent transactions on this "
+            f"node: seed {plan.seed} was built here before; use a fresh node"
+        )
+    _prepare_node(chain, plan)
+    head = chain.block("latest")
+    # Time 0 of the plan: just after the node's head, so every planned block is in its future.
+    origin = int(head["timestamp"], 16) + 60
+    chain.set_balances(plan.genesis_balances)
+
+    encoder = _Encoder(plan)
+    tx_hashes: list[str] = [""] * len(plan.actions)
+    resolved: dict[int, int] = {}
+    block_numbers: list[int] = []
+    block_timestamps: list[int] = []
+    started = time.monotonic()
+    sent = 0
+    for block in plan.blocks:
+        timestamp = origin + block.time
+        amounts = _resolve_amounts(plan, block, chain)
+        resolved.update(amounts)
+        txs = [
+            _tx(plan.actions[a], encoder, amounts.get(a), timestamp) for a in block.actions
+        ]
+        hashes = chain.send_many(txs)
+        number = chain.mine(timestamp)
+        included = chain.block(number)["transactions"]
+        if len(included) != len(hashes) or set(included) != set(hashes):
+            missing = [h for h in hashes if h not in set(included)]
+            raise TestbedError(
+                f"planned block {block.index}: {len(missing)} of {len(hashes)} transactions "
+                f"were not mined in block {number} (first: {missing[:1]}); is the node mining "
+                "by itself, or its block gas limit too low?"
+            )
+        for action_id, tx_hash in zip(block.actions, hashes, strict=True):
+            tx_hashes[action_id] = tx_hash
+        block_numbers.append(number)
+        block_timestamps.append(timestamp)
+        sent += len(hashes)
+        if block.index % 100 == 99 or block.index == len(plan.blocks) - 1:
+            say(
+                f"  block {block.index + 1}/{len(plan.blocks)}: {sent} transactions "
+                f"({time.monotonic() - started:.1f} s)"
+            )
+    seconds = time.monotonic() - started
+    say(f"  checking {sent} receipts")
+    fees, outputs = _read_receipts(plan, chain, block_numbers, tx_hashes)
+    return Execution(
+        chain_id=chain_id,
+        origin=origin,
+        block_numbers=tuple(block_numbers),
+        block_timestamps=tuple(block_timestamps),
+        tx_hashes=tuple(tx_hashes),
+        fees=tuple(fees),
+        resolved=resolved,
+        outputs=outputs,
+        seconds=seconds,
+    )
+
+
+def _prepare_node(chain: Chain, plan: Plan) -> None:
+    """Mining on demand only, and room in each block for the largest planned block."""
+    chain.set_interval_mining(0)
+    chain.set_automine(False)
+    pending = chain.request("txpool_status")
+    if int(pending.get("pending", "0x0"), 16) or int(pending.get("queued", "0x0"), 16):
+        raise TestbedError(f"the node has pending transactions ({pending}); use a fresh node")
+    needed = max(sum(plan.actions[a].gas for a in b.actions) for b in plan.blocks)
+    if int(chain.block("latest")["gasLimit"], 16) < needed:
+        chain.request("evm_setBlockGasLimit", [hex(max(needed, BLOCK_GAS_LIMIT))])
+
+
+def _resolve_amounts(plan: Plan, block: PlannedBlock, chain: Chain) -> dict[int, int]:
+    """Token amounts the plan left open ("everything it holds"), read before the block.
+
+    Earlier debits of the same sender and token within the block are taken off, so the
+    transfer sends exactly what will be left when it runs.
+    """
+    open_actions = [
+        plan.actions[a]
+        for a in block.actions
+        if plan.actions[a].kind in _TOKEN_DEBITS and plan.actions[a].amount is None
+    ]
+    if not open_actions:
+        return {}
+    balance_of = load_artifact("TestUSD").function("balanceOf")
+    calls: list[tuple[str, Sequence[Any]]] = [
+        (
+            "eth_call",
+            [{"to": a.token, "input": "0x" + balance_of.encode([a.sender]).hex()}, "latest"],
+        )
+        for a in open_actions
+    ]
+    balances = {
+        (a.sender, a.token): int(result, 16)
+        for a, result in zip(open_actions, chain.batch(calls), strict=True)
+    }
+    spent: dict[tuple[str, str | None], int] = defaultdict(int)
+    amounts: dict[int, int] = {}
+    for action_id in block.actions:
+        action = plan.actions[action_id]
+        if action.kind not in _TOKEN_DEBITS:
+            continue
+        key = (action.sender, action.token)
+        if action.amount is None:
+            amount = balances[key] - spent[key]
+            if amount <= 0:
+                raise TestbedError(
+                    f"action {action.id} ({action.tag}) sends all tUSD of {action.sender}, "
+                    f"which holds none before block {block.index}"
+                )
+            amounts[action_id] = amount
+            spent[key] += amount
+        else:
+            spent[key] += action.amount
+    return amounts
+
+
+def _tx(action: Action, encoder: _Encoder, amount: int | None, block_time: int) -> Tx:
+    token_amount = amount if amount is not None else action.amount
+    return Tx(
+        sender=action.sender,
+        to=action.to,
+        value=action.value,
+        data=encoder.data(action, token_amount, block_time),
+        gas=action.gas,
+        gas_price=action.gas_price,
+    )
+
+
+def _read_receipts(
+    plan: Plan, chain: Chain, block_numbers: Sequence[int], tx_hashes: Sequence[str]
+) -> tuple[list[int], dict[int, int]]:
+    """Every transaction's fee, and the amounts only the chain knew; fails on any revert."""
+    action_of = {h: i for i, h in enumerate(tx_hashes)}
+    fees = [0] * len(tx_hashes)
+    outputs: dict[int, int] = {}
+    pair = plan.address("pair")
+    seen = 0
+    for start in range(0, len(block_numbers), RECEIPT_BATCH_BLOCKS):
+        numbers = block_numbers[start : start + RECEIPT_BATCH_BLOCKS]
+        answers = chain.batch([("eth_getBlockReceipts", [hex(n)]) for n in numbers])
+        for receipts in answers:
+            for receipt in receipts:
+                seen += 1
+                action_id = action_of[receipt["transactionHash"]]
+                action = plan.actions[action_id]
+                if receipt["status"] != "0x1":
+                    raise TestbedError(
+                        f"transaction {receipt['transactionHash']} (action {action_id}, "
+                        f"{action.kind}, {action.tag}) reverted"
+                    )
+                fees[action_id] = int(receipt["gasUsed"], 16) * int(
+                    receipt["effectiveGasPrice"], 16
+                )
+                output = _output(plan, action, receipt["logs"], pair)
+                if output is not None:
+                    outputs[action_id] = output
+    if seen != len(tx_hashes):
+        raise TestbedError(f"{len(tx_hashes) - seen} transactions have no receipt")
+    return fees, outputs
+
+
+def _output(plan: Plan, action: Action, logs: list[dict[str, Any]], pair: str) -> int | None:
+    """The amount an action moved that only the chain decided, from its Transfer logs."""
+    if action.kind is Kind.SWAP_ETH_FOR_TOKENS:
+        token, src = plan.tusd, pair
+    elif action.kind is Kind.SWAP_TOKENS_FOR_ETH:
+        token, src = plan.weth, pair
+    elif action.kind is Kind.FORWARDER_SWEEP:
+        assert action.to is not None
+        token, src = plan.tusd, action.to
+    else:
+        return None
+    for log in logs:
+        topics = log["topics"]
+        if (
+            log["address"].lower() == token
+            and len(topics) == 3
+            and topics[0] == TRANSFER_TOPIC
+            and "0x" + topics[1][-40:].lower() == src
+        ):
+            return int(log["data"], 16)
+    raise TestbedError(f"action {action.id} ({action.kind}): no Transfer log from {src}")
