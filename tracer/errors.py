@@ -22,6 +22,10 @@ Hierarchy::
     │   ├── HttpStatusError            a non-retryable HTTP status (401, 403, 404, 413, ...)
     │   ├── RpcError                   a JSON-RPC error object; carries the numeric code
     │   │   └── RangeTooLargeError     the provider capped a block range or result size
+    │   ├── ExplorerError              an explorer API answered status "0" with a message we do
+    │   │   │                              not map to an outcome; carries that message
+    │   │   ├── ApiKeyError            the explorer refused the API key (or none is configured)
+    │   │   └── ResultWindowError      page x offset beyond the explorer's result window
     │   └── ChainMismatchError         the endpoint serves another chain than the one asked for
     └── TestbedError               the local chain testbed could not be built or started
 """
@@ -144,6 +148,30 @@ class RangeTooLargeError(RpcError):
     """A block-range query (eth_getLogs, trace_filter) exceeded a provider cap.
 
     Not retried as is: the caller splits the range and asks again.
+    """
+
+
+class ExplorerError(SourceError):
+    """An explorer API (Etherscan, Blockscout) answered ``status: "0"`` with a message that
+    means no known outcome; ``explorer_message`` is that message (credentials removed)."""
+
+    def __init__(self, message: str, *, explorer_message: str = "") -> None:
+        super().__init__(message)
+        self.explorer_message = explorer_message
+
+
+class ApiKeyError(ExplorerError):
+    """The explorer refused the API key, or it needs one and none is configured.
+
+    Fatal: every further request would be refused too. The message names the environment
+    variable the key came from, never the key.
+    """
+
+
+class ResultWindowError(ExplorerError):
+    """``page x offset`` beyond the explorer's result window (Etherscan: 10,000 records).
+
+    Not retried as is: the explorer source moves its block cursor and asks again.
     """
 
 
