@@ -136,18 +136,24 @@ class ExplorerServer:
         self._indexed_to = -1
         self._head = 0
         self._sync_lock = asyncio.Lock()
-        self._bucket = (
-            _TokenBucket(
-                self.config.calls_per_second,
-                self.config.burst or max(1, round(self.config.calls_per_second)),
-            )
-            if self.config.calls_per_second
-            else None
-        )
+        self._bucket = self._limiter()
         self._runner: web.AppRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._rpc_id = 0
         self.port = 0
+
+    def _limiter(self) -> _TokenBucket | None:
+        rate = self.config.calls_per_second
+        return _TokenBucket(rate, self.config.burst or max(1, round(rate))) if rate else None
+
+    def reconfigure(self, config: ServerConfig) -> None:
+        """New limits for the next requests (the flavour stays: records are indexed in its
+        format); the counters start again from zero."""
+        if config.flavor is not self.config.flavor:
+            raise ValueError("a running server keeps its flavour")
+        self.config = config
+        self._bucket = self._limiter()
+        self.stats = ServerStats()
 
     @property
     def url(self) -> str:

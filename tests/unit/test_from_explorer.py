@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tracer.errors import ApiKeyError, ExplorerError, RateLimitedError, ResultWindowError
+from tracer.sources.explorer import StatusZero, classify_status_zero
 from tracer.transfers.from_explorer import (
     ExplorerAction,
     failed_transactions_from_records,
@@ -437,3 +439,53 @@ def test_an_erc1155_record_without_amount_is_incomplete() -> None:
 def test_unknown_actions_are_refused() -> None:
     with pytest.raises(ValueError, match="getminedblocks"):
         transfers_from_explorer([], action="getminedblocks", chain_id=1, source="explorer:x")
+
+
+# --------------------------------------------------------------------------------------------
+# The explorer source's one text classifier (pure, so tested here).
+
+
+@pytest.mark.parametrize(
+    ("message", "result", "outcome"),
+    [
+        ("No transactions found", [], StatusZero.EMPTY),
+        ("No records found", [], StatusZero.EMPTY),
+        ("No token transfers found", [], StatusZero.EMPTY),
+        ("No internal transactions found", [], StatusZero.EMPTY),
+        ("NOTOK", "No transactions found", StatusZero.EMPTY),
+        ("No transactions found", [{"hash": "0x"}], StatusZero.OTHER),
+        ("NOTOK", "Max rate limit reached", StatusZero.RATE_LIMITED),
+        (
+            "NOTOK",
+            "Max rate limit reached, please use API Key for higher rate limit",
+            StatusZero.RATE_LIMITED,
+        ),
+        ("NOTOK", "Max calls per sec rate limit reached (5/sec)", StatusZero.RATE_LIMITED),
+        ("NOTOK", "Invalid API Key", StatusZero.INVALID_KEY),
+        ("NOTOK", "Missing/Invalid API Key", StatusZero.INVALID_KEY),
+        (
+            "NOTOK",
+            "Too many invalid api key attempts, please try again later",
+            StatusZero.INVALID_KEY,
+        ),
+        (
+            "NOTOK",
+            "Result window is too large, PageNo x Offset size must be less than or equal to 10000",
+            StatusZero.RESULT_WINDOW,
+        ),
+        ("NOTOK", "Error! Invalid address format", StatusZero.OTHER),
+        ("NOTOK", None, StatusZero.OTHER),
+        (None, {"weird": True}, StatusZero.OTHER),
+    ],
+)
+def test_status_zero_texts_map_to_typed_outcomes(
+    message: object, result: object, outcome: StatusZero
+) -> None:
+    assert classify_status_zero(message, result) is outcome
+
+
+def test_typed_errors_are_retried_only_when_that_can_help() -> None:
+    assert RateLimitedError("x").retryable
+    assert not ApiKeyError("x").retryable
+    assert not ResultWindowError("x").retryable
+    assert not ExplorerError("x").retryable
