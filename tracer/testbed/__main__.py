@@ -22,19 +22,11 @@ from pathlib import Path
 
 from tracer.atomic import atomic_write_bytes
 from tracer.errors import TracerError
-from tracer.testbed.anvil import AnvilNode, AnvilOptions
-from tracer.testbed.build import BuiltScenario, build_scenario
+from tracer.testbed.anvil import AnvilNode
+from tracer.testbed.build import BuiltScenario, build_scenario, node_options
 from tracer.testbed.chain import Chain
 from tracer.testbed.ground_truth import GROUND_TRUTH_FILE, LABELS_FILE
 from tracer.testbed.scenario import SCALES
-
-#: Genesis time of a node this command starts (2024-05-01 UTC): reproducible block times.
-GENESIS_TIMESTAMP = 1_714_521_600
-
-
-def node_options() -> AnvilOptions:
-    """How this command (and the tests) start anvil for a scenario build."""
-    return AnvilOptions.for_bulk(genesis_timestamp=GENESIS_TIMESTAMP)
 
 
 def dump_state(chain: Chain, path: Path) -> int:
@@ -47,7 +39,9 @@ def dump_state(chain: Chain, path: Path) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tracer.testbed", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tracer.testbed", description=__doc__.split("\n")[0]
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build the laundering scenario on a local chain")
     build.add_argument("--scale", choices=sorted(SCALES), default="small")
@@ -94,8 +88,11 @@ def _build(args: argparse.Namespace) -> int:
             progress(f"saved the chain to {args.dump_state} ({size / 2**20:.0f} MiB)")
         print(_summary(built, args.out, time.monotonic() - started), flush=True)
         if args.serve:
-            print(f"serving the chain on {node.url} (chain id {built.execution.chain_id}); "
-                  "Ctrl-C to stop", flush=True)
+            print(
+                f"serving the chain on {node.url} (chain id {built.execution.chain_id}); "
+                "Ctrl-C to stop",
+                flush=True,
+            )
             try:
                 while node.is_running():
                     time.sleep(1)

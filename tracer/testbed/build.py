@@ -25,6 +25,7 @@ from typing import Any, Final
 from eth_hash.auto import keccak
 
 from tracer.errors import TestbedError
+from tracer.testbed.anvil import AnvilOptions
 from tracer.testbed.chain import AbiFunction, Artifact, Chain, Tx, load_artifact
 from tracer.testbed.ground_truth import build_ground_truth, label_rows, write_outputs
 from tracer.testbed.scenario import (
@@ -44,6 +45,8 @@ SWAP_DEADLINE_SECONDS: Final = 1800
 #: Blocks per eth_getBlockReceipts batch: receipts are the bulkiest answers anvil gives.
 RECEIPT_BATCH_BLOCKS: Final = 25
 BLOCK_GAS_LIMIT: Final = 1_000_000_000
+#: Genesis time of nodes started for a build (2024-05-01 UTC): reproducible block times.
+GENESIS_TIMESTAMP: Final = 1_714_521_600
 
 Progress = Callable[[str], None]
 
@@ -69,6 +72,11 @@ class Execution:
     @property
     def last_block(self) -> int:
         return self.block_numbers[-1]
+
+
+def node_options() -> AnvilOptions:
+    """How to start anvil for a scenario build (the CLI, tests, the benchmark)."""
+    return AnvilOptions.for_bulk(genesis_timestamp=GENESIS_TIMESTAMP)
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,7 @@ class _Encoder:
         self._functions: dict[tuple[str, str], AbiFunction] = {}
         self.path_eth_in = [plan.weth, plan.tusd]
         self.path_tokens_in = [plan.tusd, plan.weth]
+        self._table = self._encoders()
 
     def fn(self, artifact: str, name: str) -> AbiFunction:
         key = (artifact, name)
@@ -119,47 +128,55 @@ class _Encoder:
         return found
 
     def data(self, action: Action, amount: int | None, block_time: int) -> bytes:
-        kind = action.kind
-        if kind is Kind.DEPLOY:
-            assert action.contract is not None
-            spec = self.plan.contracts[action.contract]
-            return self.artifacts[spec.artifact].deploy_data(spec.args)
-        if kind is Kind.ETH_TRANSFER:
-            return b""
-        if kind is Kind.TOKEN_TRANSFER:
-            return self.fn("TestUSD", "transfer").encode([action.recipient, amount])
-        if kind is Kind.MINT:
-            return self.fn("TestUSD", "mint").encode([action.recipient, action.amount])
-        if kind is Kind.APPROVE:
-            return self.fn("TestUSD", "approve").encode([action.recipient, MAX_UINT256])
-        if kind is Kind.WRAP:
-            return self.fn("WETH9", "deposit").encode([])
-        if kind is Kind.SYNC:
-            return self.fn("UniswapV2Pair", "sync").encode([])
-        if kind is Kind.MIXER_DEPOSIT:
-            assert action.note is not None
-            commitment = self.plan.notes[action.note].commitment
-            return self.fn("TornadoPool", "deposit").encode([bytes.fromhex(commitment[2:])])
-        if kind is Kind.MIXER_WITHDRAW:
-            return self._withdraw(action)
-        deadline = block_time + SWAP_DEADLINE_SECONDS
-        if kind is Kind.SWAP_ETH_FOR_TOKENS:
-            return self.fn("UniswapV2Router", "swapExactETHForTokens").encode(
-                [0, self.path_eth_in, action.recipient, deadline]
-            )
-        if kind is Kind.SWAP_TOKENS_FOR_ETH:
-            return self.fn("UniswapV2Router", "swapExactTokensForETH").encode(
-                [amount, 0, self.path_tokens_in, action.recipient, deadline]
-            )
-        if kind is Kind.BRIDGE_ETH:
-            return self.fn("Bridge", "depositETH").encode([action.dest_chain, action.recipient])
-        if kind is Kind.BRIDGE_TOKEN:
-            return self.fn("Bridge", "depositERC20").encode(
-                [action.token, amount, action.dest_chain, action.recipient]
-            )
-        if kind is Kind.FORWARDER_SWEEP:
-            return self.fn("DepositForwarder", "sweep").encode([action.token])
-        raise TestbedError(f"no encoding for action kind {kind}")
+        """Calldata of ``action``; ``amount`` is its token amount, resolved if it was open."""
+        encode = self._table.get(action.kind)
+        if encode is None:
+            raise TestbedError(f"no encoding for action kind {action.kind}")
+        return encode(action, amount, block_time)
+
+    def _encoders(self) -> dict[Kind, Callable[[Action, int | None, int], bytes]]:
+        return {
+            Kind.DEPLOY: self._deploy,
+            Kind.ETH_TRANSFER: lambda _a, _amount, _t: b"",
+            Kind.TOKEN_TRANSFER: lambda a, amount, _t: self.fn("TestUSD", "transfer").encode(
+                [a.recipient, amount]
+            ),
+            Kind.MINT: lambda a, amount, _t: self.fn("TestUSD", "mint").encode(
+                [a.recipient, amount]
+            ),
+            Kind.APPROVE: lambda a, _amount, _t: self.fn("TestUSD", "approve").encode(
+                [a.recipient, MAX_UINT256]
+            ),
+            Kind.WRAP: lambda _a, _amount, _t: self.fn("WETH9", "deposit").encode([]),
+            Kind.SYNC: lambda _a, _amount, _t: self.fn("UniswapV2Pair", "sync").encode([]),
+            Kind.MIXER_DEPOSIT: self._mixer_deposit,
+            Kind.MIXER_WITHDRAW: lambda a, _amount, _t: self._withdraw(a),
+            Kind.SWAP_ETH_FOR_TOKENS: lambda a, _amount, t: self.fn(
+                "UniswapV2Router", "swapExactETHForTokens"
+            ).encode([0, self.path_eth_in, a.recipient, t + SWAP_DEADLINE_SECONDS]),
+            Kind.SWAP_TOKENS_FOR_ETH: lambda a, amount, t: self.fn(
+                "UniswapV2Router", "swapExactTokensForETH"
+            ).encode([amount, 0, self.path_tokens_in, a.recipient, t + SWAP_DEADLINE_SECONDS]),
+            Kind.BRIDGE_ETH: lambda a, _amount, _t: self.fn("Bridge", "depositETH").encode(
+                [a.dest_chain, a.recipient]
+            ),
+            Kind.BRIDGE_TOKEN: lambda a, amount, _t: self.fn("Bridge", "depositERC20").encode(
+                [a.token, amount, a.dest_chain, a.recipient]
+            ),
+            Kind.FORWARDER_SWEEP: lambda a, _amount, _t: self.fn(
+                "DepositForwarder", "sweep"
+            ).encode([a.token]),
+        }
+
+    def _deploy(self, action: Action, _amount: int | None, _time: int) -> bytes:
+        assert action.contract is not None
+        spec = self.plan.contracts[action.contract]
+        return self.artifacts[spec.artifact].deploy_data(spec.args)
+
+    def _mixer_deposit(self, action: Action, _amount: int | None, _time: int) -> bytes:
+        assert action.note is not None
+        commitment = self.plan.notes[action.note].commitment
+        return self.fn("TornadoPool", "deposit").encode([bytes.fromhex(commitment[2:])])
 
     def _withdraw(self, action: Action) -> bytes:
         assert action.note is not None
@@ -197,7 +214,7 @@ def execute(plan: Plan, chain: Chain, *, progress: Progress | None = None) -> Ex
     head = chain.block("latest")
     # Time 0 of the plan: just after the node's head, so every planned block is in its future.
     origin = int(head["timestamp"], 16) + 60
-    chain.set_balances(plan.genesis_balances)
+    chain.set_balances({str(a): wei for a, wei in plan.genesis_balances.items()})
 
     encoder = _Encoder(plan)
     tx_hashes: list[str] = [""] * len(plan.actions)
@@ -210,9 +227,7 @@ def execute(plan: Plan, chain: Chain, *, progress: Progress | None = None) -> Ex
         timestamp = origin + block.time
         amounts = _resolve_amounts(plan, block, chain)
         resolved.update(amounts)
-        txs = [
-            _tx(plan.actions[a], encoder, amounts.get(a), timestamp) for a in block.actions
-        ]
+        txs = [_tx(plan.actions[a], encoder, amounts.get(a), timestamp) for a in block.actions]
         hashes = chain.send_many(txs)
         number = chain.mine(timestamp)
         included = chain.block(number)["transactions"]
@@ -373,3 +388,32 @@ def _output(plan: Plan, action: Action, logs: list[dict[str, Any]], pair: str) -
         ):
             return int(log["data"], 16)
     raise TestbedError(f"action {action.id} ({action.kind}): no Transfer log from {src}")
+
+
+#: anvil's trace_filter answers at most this many blocks per call.
+TRACE_FILTER_WINDOW: Final = 300
+
+
+def count_transfers(chain: Chain, first_block: int, last_block: int) -> dict[str, int]:
+    """Count the chain's value movements as the transfer table does, from the node itself.
+
+    native: top-level calls with value; internal: nested calls with value (``trace_filter``);
+    erc20: Transfer logs with three topics (``eth_getLogs``). Failed calls are not counted.
+    """
+    counts = {"native": 0, "internal": 0, "erc20": 0}
+    for start in range(first_block, last_block + 1, TRACE_FILTER_WINDOW):
+        end = min(start + TRACE_FILTER_WINDOW - 1, last_block)
+        window = {"fromBlock": hex(start), "toBlock": hex(end)}
+        traces, logs = chain.batch(
+            [
+                ("trace_filter", [window]),
+                ("eth_getLogs", [{**window, "topics": [TRANSFER_TOPIC]}]),
+            ]
+        )
+        for trace in traces:
+            action = trace["action"]
+            if trace.get("type") != "call" or trace.get("error") or not int(action["value"], 16):
+                continue
+            counts["internal" if trace["traceAddress"] else "native"] += 1
+        counts["erc20"] += sum(1 for log in logs if len(log["topics"]) == 3)
+    return counts

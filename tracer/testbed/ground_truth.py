@@ -13,7 +13,8 @@ How amounts are counted (all raw integers as decimal strings: wei for ETH, micro
   read before the block), never estimates.
 
 ``accounts`` lets anyone check the chain independently: for every listed address and asset,
-``initial + received - sent - gas`` must equal its balance at the last block.
+``initial + received - sent - gas`` must equal its balance at the last block (WETH minted by
+wrapping counts as received, WETH burnt by unwrapping as sent).
 """
 
 from __future__ import annotations
@@ -58,14 +59,12 @@ AMOUNT_NOTE: Final = (
 
 def resolved_moves(plan: Plan, execution: Execution, action: Action) -> list[Move]:
     """The action's moves with every amount filled in from the execution."""
-    out = []
-    for move in moves(plan, action, execution.resolved.get(action.id)):
-        if move.amount is None:
-            move = Move(
-                move.transfer_kind, move.src, move.dst, move.asset, execution.outputs[action.id]
-            )
-        out.append(move)
-    return out
+    return [
+        move
+        if move.amount is not None
+        else Move(move.transfer_kind, move.src, move.dst, move.asset, execution.outputs[action.id])
+        for move in moves(plan, action, execution.resolved.get(action.id))
+    ]
 
 
 def asset_symbol(plan: Plan, asset: Address) -> str:
@@ -82,12 +81,22 @@ class _Ledger:
         self.sent: dict[tuple[Address, Address], int] = defaultdict(int)
         self.gas: dict[Address, int] = defaultdict(int)
         self.transfer_counts: dict[str, int] = defaultdict(int)
+        router, weth = plan.address("router"), plan.weth
         for action in plan.actions:
             self.gas[action.sender] += execution.fees[action.id]
             for move in resolved_moves(plan, execution, action):
-                self.received[(move.dst, move.asset)] += move.amount or 0
-                self.sent[(move.src, move.asset)] += move.amount or 0
+                assert move.amount is not None
+                self.received[(move.dst, move.asset)] += move.amount
+                self.sent[(move.src, move.asset)] += move.amount
                 self.transfer_counts[move.transfer_kind] += 1
+            # Wrapping mints WETH and unwrapping burns it without a Transfer (WETH9 emits
+            # Deposit and Withdrawal): balances change, the transfer table gets no row.
+            if action.kind is Kind.WRAP:
+                self.received[(action.sender, weth)] += action.value
+            elif action.kind is Kind.SWAP_ETH_FOR_TOKENS:
+                self.received[(router, weth)] += action.value
+            elif action.kind is Kind.SWAP_TOKENS_FOR_ETH:
+                self.sent[(router, weth)] += execution.outputs[action.id]
 
     def account(self, address: Address) -> dict[str, dict[str, str]]:
         out: dict[str, dict[str, str]] = {}
@@ -122,7 +131,7 @@ def build_ground_truth(plan: Plan, execution: Execution) -> dict[str, Any]:
         action = plan.actions[action_id]
         if not action.sources:
             raise ValueError(f"action {action_id} ({action.tag}) has no path to the theft")
-        return tuple(p + (action_id,) for s in action.sources for p in paths(s))
+        return tuple((*p, action_id) for s in action.sources for p in paths(s))
 
     offramps = _offramps(plan, execution, paths)
     gt: dict[str, Any] = {
@@ -169,7 +178,7 @@ def build_ground_truth(plan: Plan, execution: Execution) -> dict[str, Any]:
 
 
 def _scenario(plan: Plan, execution: Execution, ledger: _Ledger) -> dict[str, Any]:
-    kinds = defaultdict(int)
+    kinds: dict[Kind, int] = defaultdict(int)
     for action in plan.actions:
         kinds[action.kind] += 1
     transfers = dict(sorted(ledger.transfer_counts.items()))
@@ -224,8 +233,7 @@ def _thief(plan: Plan, execution: Execution) -> dict[str, Any]:
             {
                 "address": hop,
                 "transfers": [
-                    {"tx": tx[a.id], "to": a.to, "amount": str(a.value), "tag": a.tag}
-                    for a in sent
+                    {"tx": tx[a.id], "to": a.to, "amount": str(a.value), "tag": a.tag} for a in sent
                 ],
             }
         )
@@ -282,9 +290,7 @@ def _offramp_of(plan: Plan, action: Action) -> tuple[Address, str, str]:
     return target, "exchange_deposit", account.exchange
 
 
-def _offramps(
-    plan: Plan, execution: Execution, paths: Any
-) -> list[dict[str, Any]]:
+def _offramps(plan: Plan, execution: Execution, paths: Any) -> list[dict[str, Any]]:
     tx = execution.tx_hashes
     grouped: dict[tuple[Address, str], dict[str, Any]] = {}
     for action_id in plan.thief.offramp_actions:
@@ -338,9 +344,7 @@ def _offramps(
     return out
 
 
-def _mixer_links(
-    plan: Plan, execution: Execution, owners: Sequence[str]
-) -> list[dict[str, Any]]:
+def _mixer_links(plan: Plan, execution: Execution, owners: Sequence[str]) -> list[dict[str, Any]]:
     tx = execution.tx_hashes
     return [
         {
@@ -386,9 +390,7 @@ def _thief_accounting(
         for a in plan.actions
         if a.kind is Kind.SWAP_ETH_FOR_TOKENS and a.sender in wallets
     )
-    relayer_fees = sum(
-        n.fee for n in plan.notes if n.owner == "thief" and n.relayer is not None
-    )
+    relayer_fees = sum(n.fee for n in plan.notes if n.owner == "thief" and n.relayer is not None)
     gas = sum(execution.fees[a.id] for a in plan.actions if a.sender in wallets)
     left = {
         symbol: sum(int(ledger.account(w).get(symbol, {}).get("final", "0")) for w in wallets)
@@ -441,9 +443,7 @@ def label_rows(plan: Plan, execution: Execution) -> list[dict[str, str]]:
     """The scenario's label file: services only. Deposit addresses are deliberately absent:
     a tracer must recognise them by behaviour."""
     date = _iso(execution.origin)[:10]
-    rows = [
-        (ex.hot_wallet, f"{ex.name}: Hot Wallet", "exchange") for ex in plan.exchanges
-    ]
+    rows = [(ex.hot_wallet, f"{ex.name}: Hot Wallet", "exchange") for ex in plan.exchanges]
     rows.append((plan.otc_desk, OTC_DESK_NAME, "otc"))
     rows.append((plan.address("router"), "Testbed DEX: Router (Uniswap V2)", "dex"))
     rows.append((plan.address("pair"), "Testbed DEX: tUSD/WETH Pair", "dex"))

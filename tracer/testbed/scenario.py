@@ -37,7 +37,7 @@ import hashlib
 import json
 import random
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from functools import cached_property
@@ -89,14 +89,14 @@ class Kind(StrEnum):
     WRAP = "wrap"  # WETH.deposit{value}()
     SYNC = "sync"  # pair.sync()
     ETH_TRANSFER = "eth_transfer"  # plain value transfer (to an EOA or a DepositForwarder)
-    TOKEN_TRANSFER = "token_transfer"  # token.transfer(recipient, amount)
+    TOKEN_TRANSFER = "token_transfer"  # noqa: S105 (token.transfer(recipient, amount))
     APPROVE = "approve"  # token.approve(recipient, MAX_UINT256)
     MIXER_DEPOSIT = "mixer_deposit"  # pool.deposit{denomination}(commitment)
     MIXER_WITHDRAW = "mixer_withdraw"  # pool.withdraw(proof, root, nullifier, recipient, ...)
     SWAP_ETH_FOR_TOKENS = "swap_eth_for_tokens"  # router.swapExactETHForTokens
     SWAP_TOKENS_FOR_ETH = "swap_tokens_for_eth"  # router.swapExactTokensForETH
     BRIDGE_ETH = "bridge_eth"  # bridge.depositETH{value}(chain, recipient)
-    BRIDGE_TOKEN = "bridge_token"  # bridge.depositERC20(token, amount, chain, recipient)
+    BRIDGE_TOKEN = "bridge_token"  # noqa: S105 (bridge.depositERC20(token, amount, chain, to))
     FORWARDER_SWEEP = "forwarder_sweep"  # forwarder.sweep(token), by the hot wallet
 
 
@@ -396,65 +396,92 @@ def moves(plan: Plan, action: Action, amount: int | None = None) -> list[Move]:
     ``amount`` overrides the action's token amount when the builder resolved it; the output of
     a swap or a forwarder sweep stays None (read it from the receipt).
     """
-    kind = action.kind
-    sender = action.sender
-    tokens = amount if amount is not None else action.amount
-    if kind is Kind.ETH_TRANSFER:
-        assert action.to is not None
-        out = [Move("native", sender, action.to, NATIVE, action.value)]
-        hot = plan.forwarder_hot_wallets.get(action.to)
-        if hot is not None:
-            out.append(Move("internal", action.to, hot, NATIVE, action.value))
-        return out
-    if kind is Kind.TOKEN_TRANSFER:
-        assert action.token is not None and action.recipient is not None
-        return [Move("erc20", sender, action.recipient, action.token, tokens)]
-    if kind is Kind.MINT:
-        assert action.recipient is not None
-        return [Move("erc20", ZERO_ADDRESS, action.recipient, plan.tusd, action.amount)]
-    if kind is Kind.WRAP:
-        return [Move("native", sender, plan.weth, NATIVE, action.value)]
-    if kind is Kind.MIXER_DEPOSIT:
-        assert action.to is not None
-        return [Move("native", sender, action.to, NATIVE, action.value)]
-    if kind is Kind.MIXER_WITHDRAW:
-        assert action.note is not None and action.to is not None
-        note = plan.notes[action.note]
-        assert note.recipient is not None
-        out = [Move("internal", action.to, note.recipient, NATIVE, note.denomination - note.fee)]
-        if note.fee:
-            assert note.relayer is not None
-            out.append(Move("internal", action.to, note.relayer, NATIVE, note.fee))
-        return out
-    if kind is Kind.SWAP_ETH_FOR_TOKENS:
-        assert action.recipient is not None
-        router, pair, weth = plan.address("router"), plan.address("pair"), plan.weth
-        return [
-            Move("native", sender, router, NATIVE, action.value),
-            Move("internal", router, weth, NATIVE, action.value),
-            Move("erc20", router, pair, weth, action.value),
-            Move("erc20", pair, action.recipient, plan.tusd, None),
-        ]
-    if kind is Kind.SWAP_TOKENS_FOR_ETH:
-        assert action.recipient is not None
-        router, pair, weth = plan.address("router"), plan.address("pair"), plan.weth
-        return [
-            Move("erc20", sender, pair, plan.tusd, tokens),
-            Move("erc20", pair, router, weth, None),
-            Move("internal", weth, router, NATIVE, None),
-            Move("internal", router, action.recipient, NATIVE, None),
-        ]
-    if kind is Kind.BRIDGE_ETH:
-        assert action.to is not None
-        return [Move("native", sender, action.to, NATIVE, action.value)]
-    if kind is Kind.BRIDGE_TOKEN:
-        assert action.to is not None and action.token is not None
-        return [Move("erc20", sender, action.to, action.token, tokens)]
-    if kind is Kind.FORWARDER_SWEEP:
-        assert action.to is not None and action.token is not None
-        return [Move("erc20", action.to, action.recipient or sender, action.token, None)]
-    # DEPLOY, SYNC, APPROVE move nothing.
-    return []
+    rule = _MOVES.get(action.kind)
+    return rule(plan, action, amount if amount is not None else action.amount) if rule else []
+
+
+def _eth_transfer(plan: Plan, a: Action, _tokens: int | None) -> list[Move]:
+    assert a.to is not None
+    out = [Move("native", a.sender, a.to, NATIVE, a.value)]
+    hot = plan.forwarder_hot_wallets.get(a.to)
+    if hot is not None:  # a DepositForwarder passes it on in the same transaction
+        out.append(Move("internal", a.to, hot, NATIVE, a.value))
+    return out
+
+
+def _token_transfer(plan: Plan, a: Action, tokens: int | None) -> list[Move]:
+    assert a.token is not None and a.recipient is not None
+    return [Move("erc20", a.sender, a.recipient, a.token, tokens)]
+
+
+def _mint(plan: Plan, a: Action, tokens: int | None) -> list[Move]:
+    assert a.recipient is not None
+    return [Move("erc20", ZERO_ADDRESS, a.recipient, plan.tusd, tokens)]
+
+
+def _value_in(plan: Plan, a: Action, _tokens: int | None) -> list[Move]:
+    # WRAP, MIXER_DEPOSIT, BRIDGE_ETH: the transaction's value goes to the called contract.
+    assert a.to is not None
+    return [Move("native", a.sender, a.to, NATIVE, a.value)]
+
+
+def _mixer_withdraw(plan: Plan, a: Action, _tokens: int | None) -> list[Move]:
+    assert a.note is not None and a.to is not None
+    note = plan.notes[a.note]
+    assert note.recipient is not None
+    out = [Move("internal", a.to, note.recipient, NATIVE, note.denomination - note.fee)]
+    if note.fee:
+        assert note.relayer is not None
+        out.append(Move("internal", a.to, note.relayer, NATIVE, note.fee))
+    return out
+
+
+def _swap_eth_in(plan: Plan, a: Action, _tokens: int | None) -> list[Move]:
+    assert a.recipient is not None
+    router, pair, weth = plan.address("router"), plan.address("pair"), plan.weth
+    return [
+        Move("native", a.sender, router, NATIVE, a.value),
+        Move("internal", router, weth, NATIVE, a.value),  # WETH.deposit: no Transfer log
+        Move("erc20", router, pair, weth, a.value),
+        Move("erc20", pair, a.recipient, plan.tusd, None),
+    ]
+
+
+def _swap_tokens_in(plan: Plan, a: Action, tokens: int | None) -> list[Move]:
+    assert a.recipient is not None
+    router, pair, weth = plan.address("router"), plan.address("pair"), plan.weth
+    return [
+        Move("erc20", a.sender, pair, plan.tusd, tokens),
+        Move("erc20", pair, router, weth, None),
+        Move("internal", weth, router, NATIVE, None),  # WETH.withdraw pays the router
+        Move("internal", router, a.recipient, NATIVE, None),
+    ]
+
+
+def _bridge_token(plan: Plan, a: Action, tokens: int | None) -> list[Move]:
+    assert a.to is not None and a.token is not None
+    return [Move("erc20", a.sender, a.to, a.token, tokens)]
+
+
+def _forwarder_sweep(plan: Plan, a: Action, _tokens: int | None) -> list[Move]:
+    assert a.to is not None and a.token is not None and a.recipient is not None
+    return [Move("erc20", a.to, a.recipient, a.token, None)]
+
+
+# DEPLOY, SYNC and APPROVE move nothing.
+_MOVES: Final[Mapping[Kind, Callable[[Plan, Action, int | None], list[Move]]]] = {
+    Kind.ETH_TRANSFER: _eth_transfer,
+    Kind.TOKEN_TRANSFER: _token_transfer,
+    Kind.MINT: _mint,
+    Kind.WRAP: _value_in,
+    Kind.MIXER_DEPOSIT: _value_in,
+    Kind.BRIDGE_ETH: _value_in,
+    Kind.MIXER_WITHDRAW: _mixer_withdraw,
+    Kind.SWAP_ETH_FOR_TOKENS: _swap_eth_in,
+    Kind.SWAP_TOKENS_FOR_ETH: _swap_tokens_in,
+    Kind.BRIDGE_TOKEN: _bridge_token,
+    Kind.FORWARDER_SWEEP: _forwarder_sweep,
+}
 
 
 # --------------------------------------------------------------------------- generation
@@ -474,6 +501,16 @@ def make_plan(seed: int, scale: str) -> Plan:
     if scale not in SCALES:
         raise PlanError(f"unknown scale {scale!r}; choose one of {', '.join(SCALES)}")
     return _Generator(seed, scale).run()  # type: ignore[arg-type]
+
+
+@dataclass
+class _Event:
+    """A background event: who, when, and which exchange it would involve."""
+
+    when: int
+    user: Address
+    wallet: _Wallet
+    exchange: int
 
 
 @dataclass
@@ -510,6 +547,8 @@ class _Generator:
         self.thief_accounts: dict[str, list[Address]] = {}
         self.innocent_wallets: list[Address] = []
         self.background_wallets: list[Address] = []
+        self.bg_forwarders: dict[Address, Address] = {}
+        self.bg_accounts: dict[tuple[Address, int, Asset], Address] = {}
 
         self.deployer = self.addr("deployer")
         self.contracts: dict[str, ContractSpec] = {}
@@ -857,15 +896,57 @@ class _Generator:
     # ------------------------------------------------------------------ the thief
 
     def _thief(self) -> ThiefPlan:
-        rng = self.rng
-        gp = self.thief_gas_price
         seed = self.addr("thief-seed")
+        theft_eth, theft_usd, stolen_usd = self._theft(seed)
+        splits = [self.addr("thief-split", k) for k in range(self.p.split_wallets)]
+        token_wallet = self.addr("thief-token")
+        peel_chain = [self.addr("thief-peel", i) for i in range(self.p.peel_hops)]
+        distribution_time = self.actions[theft_eth].time + self.rng.randint(
+            20 * MINUTE, 60 * MINUTE
+        )
+        split_notes, split_funding = self._split_loot(
+            seed,
+            splits,
+            token_wallet=token_wallet,
+            peel_head=peel_chain[0],
+            stolen_usd=stolen_usd,
+            when=distribution_time,
+        )
+        self._peel_chain(peel_chain, distribution_time)
+        self._token_wallet(token_wallet, distribution_time + STEP, stolen_usd)
+        note_ids = self._thief_deposits(splits, split_notes, split_funding, distribution_time)
+        withdrawal_addresses, bridge_recipients = self._thief_withdrawals(splits, note_ids)
+        collector = self.addr("thief-collector")
+        wallets = [
+            seed,
+            *splits,
+            token_wallet,
+            *peel_chain,
+            *(a for a, _ in withdrawal_addresses),
+            collector,
+        ]
+        return ThiefPlan(
+            seed=seed,
+            gas_price=self.thief_gas_price,
+            peel_chain=tuple(peel_chain),
+            split_wallets=tuple(splits),
+            token_wallet=token_wallet,
+            withdrawal_addresses=tuple(withdrawal_addresses),
+            collector=collector,
+            bridge_recipients=tuple(dict.fromkeys(bridge_recipients)),
+            theft_actions=(theft_eth, theft_usd),
+            offramp_actions=tuple(self.thief_offramps),
+            wallets=tuple(wallets),
+        )
+
+    def _theft(self, seed: Address) -> tuple[int, int, int]:
+        """The victim pays the thief's seed wallet: (ETH action, tUSD action, tUSD stolen)."""
+        rng = self.rng
         victim_gp = 20 * GWEI
         stolen_eth = rng.randint(*self.p.stolen_eth) * ETH + rng.randrange(ETH)
         stolen_usd = rng.randint(*self.p.stolen_usd) * USD + rng.randrange(USD)
         self.fund(self.victim, stolen_eth + 5 * ETH)
         self.mints.append((self.victim, stolen_usd + 25_000 * USD))
-
         theft_time = 6 * HOUR + rng.randint(0, 2 * HOUR)
         theft_eth = self.act(
             theft_time,
@@ -892,13 +973,30 @@ class _Generator:
         self.thief_inflows[(seed, "ETH")].append(theft_eth)
         self.thief_inflows[(seed, "tUSD")].append(theft_usd)
         self.wallet(seed).eth = stolen_eth
+        return theft_eth, theft_usd, stolen_usd
 
-        # Decide the notes first, so that every split wallet gets exactly what its deposits
-        # and its share of direct withdrawals need (gas at the limit), and the peel chain the rest.
+    def _split_loot(
+        self,
+        seed: Address,
+        splits: list[Address],
+        *,
+        token_wallet: Address,
+        peel_head: Address,
+        stolen_usd: int,
+        when: int,
+    ) -> tuple[dict[Address, list[int]], dict[Address, int]]:
+        """The seed pays the split wallets (notes plus gas), the token wallet and the peel chain.
+
+        Notes are decided first so that each split wallet gets exactly what its deposits and its
+        share of direct withdrawals need (gas at the limit); the peel chain takes the rest.
+        Returns each split wallet's denominations and the action that funded it.
+        """
+        rng = self.rng
+        gp = self.thief_gas_price
+        stolen_eth = self.wallet(seed).eth
         tens = max(10, stolen_eth * rng.randint(55, 62) // 100 // (10 * ETH))
         small_notes = [ETH] * rng.randint(6, 12) + [ETH // 10] * rng.randint(5, 10)
         denominations = [10 * ETH] * tens + small_notes
-        splits = [self.addr("thief-split", k) for k in range(self.p.split_wallets)]
         split_notes: dict[Address, list[int]] = {s: [] for s in splits}
         for i, denomination in enumerate(denominations):
             split_notes[splits[i % len(splits)]].append(denomination)
@@ -909,32 +1007,27 @@ class _Generator:
             s: sum(split_notes[s]) + (len(split_notes[s]) + direct_share + 1) * withdraw_gas
             for s in splits
         }
-        token_wallet = self.addr("thief-token")
         token_gas = 6 * GAS_LIMITS[Kind.BRIDGE_TOKEN] * gp
         seed_gas = (len(splits) + 4) * GAS_LIMITS[Kind.TOKEN_TRANSFER] * gp
-        peel_head_value = stolen_eth - sum(split_values.values()) - token_gas - seed_gas
-        if peel_head_value < 20 * ETH:
+        peel_value = stolen_eth - sum(split_values.values()) - token_gas - seed_gas
+        if peel_value < 20 * ETH:
             raise PlanError(f"seed {self.seed}: too little left for the peel chain")
         self.thief_accounts = self._thief_deposit_accounts()
+        self._thief_send(when, seed, peel_head, peel_value, "ETH")
+        funding = {s: self._thief_send(when, seed, s, split_values[s], "ETH") for s in splits}
+        self._thief_send(when, seed, token_wallet, token_gas, "ETH")
+        self._thief_send(when, seed, token_wallet, stolen_usd, "tUSD")
+        return split_notes, funding
 
-        # The seed wallet splits the loot.
-        distribution_time = theft_time + rng.randint(20 * MINUTE, 60 * MINUTE)
-        peel_chain = [self.addr("thief-peel", i) for i in range(self.p.peel_hops)]
-        self._thief_send(distribution_time, seed, peel_chain[0], peel_head_value, "ETH")
-        split_funding = {
-            s: self._thief_send(distribution_time, seed, s, split_values[s], "ETH") for s in splits
-        }
-        self._thief_send(distribution_time, seed, token_wallet, token_gas, "ETH")
-        self._thief_send(distribution_time, seed, token_wallet, stolen_usd, "tUSD")
-        self._peel_chain(peel_chain, distribution_time)
-        self._token_wallet(token_wallet, distribution_time + STEP, stolen_usd)
-
-        note_ids = self._thief_deposits(splits, split_notes, split_funding, distribution_time)
-
-        # Withdrawals to fresh addresses, then what each address does with the money.
-        groups = self._withdrawal_groups(tens)
-        big = [n for n in note_ids if self.notes[n].denomination == 10 * ETH]
-        small = [n for n in note_ids if self.notes[n].denomination < 10 * ETH]
+    def _thief_withdrawals(
+        self, splits: list[Address], note_ids: list[int]
+    ) -> tuple[list[tuple[Address, str]], list[Address]]:
+        """Notes withdrawn to fresh addresses hours to days later, half through the relayer
+        innocents use too, half sent by a split wallet; then each address does its job."""
+        rng = self.rng
+        groups = self._withdrawal_groups(len([n for n in note_ids if self._is_ten(n)]))
+        big = [n for n in note_ids if self._is_ten(n)]
+        small = [n for n in note_ids if not self._is_ten(n)]
         rng.shuffle(big)
         rng.shuffle(small)
         assigned: list[list[int]] = [[big.pop() for _ in range(count)] for _, count in groups]
@@ -964,7 +1057,7 @@ class _Generator:
                     relayer=relayer,
                     sender=sender,
                     actor="thief",
-                    gas_price=gp,
+                    gas_price=self.thief_gas_price,
                     deps=self.thief_inflows[(sender, "ETH")] if relayer is None else (),
                 )
                 self.thief_inflows[(address, "ETH")].append(action)
@@ -979,27 +1072,10 @@ class _Generator:
                 if recipient is not None:
                     bridge_recipients.append(recipient)
         self._collector(collector, collector_payments)
-        wallets = [
-            seed,
-            *splits,
-            token_wallet,
-            *peel_chain,
-            *(a for a, _ in withdrawal_addresses),
-            collector,
-        ]
-        return ThiefPlan(
-            seed=seed,
-            gas_price=gp,
-            peel_chain=tuple(peel_chain),
-            split_wallets=tuple(splits),
-            token_wallet=token_wallet,
-            withdrawal_addresses=tuple(withdrawal_addresses),
-            collector=collector,
-            bridge_recipients=tuple(dict.fromkeys(bridge_recipients)),
-            theft_actions=(theft_eth, theft_usd),
-            offramp_actions=tuple(self.thief_offramps),
-            wallets=tuple(wallets),
-        )
+        return withdrawal_addresses, bridge_recipients
+
+    def _is_ten(self, note: int) -> bool:
+        return self.notes[note].denomination == 10 * ETH
 
     def _thief_deposits(
         self,
@@ -1318,7 +1394,6 @@ class _Generator:
     def _innocents(self) -> None:
         """Users doing what the thief does, with their own money: the decoys."""
         rng = self.rng
-        self.innocent_wallets: list[Address] = []
         stories = (
             ["mixer"] * 9
             + ["exchange"] * 5
@@ -1664,7 +1739,8 @@ class _Generator:
         """Many ordinary users: swaps, exchange payouts and deposits, transfers, a little mixing.
 
         Events are drawn over the whole period and processed in time order; each user's wallet
-        view keeps their spending within what they are known to hold.
+        view keeps their spending within what they surely hold. An event a user cannot afford
+        becomes an exchange payout to them.
         """
         rng = self.rng
         p = self.p
@@ -1673,267 +1749,289 @@ class _Generator:
         for user in users:
             self.fund(user, rng.randint(1, 60) * ETH + rng.randrange(ETH))
             self.wallet(user).gas_price = self.habit_gas_price()
-        forwarders: dict[Address, Address] = {}
         for exchange in p.forwarder_exchanges:
             for k in range(p.background_forwarders):
                 user = users[(k * 7 + exchange) % len(users)]
-                if user not in forwarders:
-                    forwarders[user] = self.new_forwarder(exchange, "background")
-        # One deposit EOA per user, exchange and asset (an EOA that also pays for token sweeps
-        # no longer knows its exact ETH balance, and ETH sweeps send exactly everything).
-        accounts: dict[tuple[Address, int, str], Address] = {}
-        # A few heavy users (market makers, bots) make most of the swaps.
-        weights = [20 if u % 50 == 0 else 1 for u in range(len(users))]
-        kinds = (
-            ["swap_eth"] * 36
-            + ["swap_usd"] * 14
-            + ["payout_eth"] * 14
-            + ["payout_usd"] * 9
-            + ["deposit_eth"] * 10
-            + ["deposit_usd"] * 4
-            + ["forwarder"] * 6
-            + ["p2p_eth"] * 6
-            + ["p2p_usd"] * 3
-            + ["mixer"] * 2
-        )
+                if user not in self.bg_forwarders:
+                    self.bg_forwarders[user] = self.new_forwarder(exchange, "background")
+        handlers: dict[str, Callable[[_Event], bool]] = {
+            "swap_eth": self._bg_swap_eth,
+            "swap_usd": self._bg_swap_usd,
+            "payout_eth": lambda _event: False,  # the fallback below
+            "payout_usd": self._bg_payout_usd,
+            "deposit_eth": self._bg_deposit_eth,
+            "deposit_usd": self._bg_deposit_usd,
+            "forwarder": self._bg_forwarder,
+            "p2p_eth": self._bg_p2p_eth,
+            "p2p_usd": self._bg_p2p_usd,
+            "mixer": self._bg_mixer,
+        }
+        weights = {
+            "swap_eth": 36,
+            "swap_usd": 14,
+            "payout_eth": 14,
+            "payout_usd": 9,
+            "deposit_eth": 10,
+            "deposit_usd": 4,
+            "forwarder": 6,
+            "p2p_eth": 6,
+            "p2p_usd": 3,
+            "mixer": 2,
+        }
+        kinds = [kind for kind, weight in weights.items() for _ in range(weight)]
+        # A few heavy users (market makers, bots) make many of the events.
+        user_weights = [20 if u % 50 == 0 else 1 for u in range(len(users))]
         times = sorted(rng.randint(STEP, self.horizon) for _ in range(p.background_events))
-        chosen = rng.choices(range(len(users)), weights=weights, k=len(times))
-        for when, u in zip(times, chosen, strict=True):
-            user = users[u]
+        chosen = rng.choices(users, weights=user_weights, k=len(times))
+        for when, user in zip(times, chosen, strict=True):
             kind = rng.choice(kinds)
-            self._background_event(when, user, kind, users, forwarders, accounts)
+            event = _Event(when, user, self.wallet(user), rng.randrange(len(self.exchanges)))
+            if not handlers[kind](event):
+                self._bg_payout_eth(event)
 
-    def _background_event(
-        self,
-        when: int,
-        user: Address,
-        kind: str,
-        users: list[Address],
-        forwarders: dict[Address, Address],
-        accounts: dict[tuple[Address, int, str], Address],
-    ) -> None:
-        rng = self.rng
-        w = self.wallet(user)
+    def _affords(self, event: _Event, kind: Kind, value: int, *, to_contract: bool = False) -> bool:
+        cost = value + self.gas_cost(kind, event.wallet.gas_price, to_contract=to_contract)
+        return event.wallet.eth >= cost + ETH // 100
+
+    def _bg_act(self, event: _Event, kind: Kind, tag: str, **fields: Any) -> int:
+        """A background user's transaction, after every credit it has been waiting for."""
+        return self.act(
+            event.when,
+            event.user,
+            kind,
+            actor="background",
+            tag=tag,
+            gas_price=event.wallet.gas_price,
+            deps=self.take_pending(event.user),
+            **fields,
+        )
+
+    def _bg_swap_eth(self, event: _Event) -> bool:
+        value = self.rng.randint(5, 500) * ETH // 100
+        kind = Kind.SWAP_ETH_FOR_TOKENS
+        if not self._affords(event, kind, value):
+            return False
+        self.spend(event.user, value + self.gas_cost(kind, event.wallet.gas_price), "swap")
+        swap = self._bg_act(event, kind, "swap", to=self.router, value=value, recipient=event.user)
+        # The tUSD bought is an amount only the chain knows: never spent by the plan.
+        event.wallet.pending.append(swap)
+        return True
+
+    def _bg_swap_usd(self, event: _Event) -> bool:
+        w = event.wallet
+        if w.usd < USD or not self._affords(event, Kind.SWAP_TOKENS_FOR_ETH, 0):
+            return False
         gp = w.gas_price
-        exchange = rng.randrange(len(self.exchanges))
-        ex = self.exchanges[exchange]
-
-        def budget(kind_: Kind, value: int, to_contract: bool = False) -> bool:
-            return w.eth >= value + self.gas_cost(kind_, gp, to_contract=to_contract) + ETH // 100
-
-        if kind == "swap_eth":
-            value = rng.randint(5, 500) * ETH // 100
-            if budget(Kind.SWAP_ETH_FOR_TOKENS, value):
-                self.spend(user, value + self.gas_cost(Kind.SWAP_ETH_FOR_TOKENS, gp), "swap")
-                swap = self.act(
-                    when,
-                    user,
-                    Kind.SWAP_ETH_FOR_TOKENS,
-                    actor="background",
-                    tag="swap",
-                    gas_price=gp,
-                    to=self.router,
-                    value=value,
-                    recipient=user,
-                    deps=self.take_pending(user),
-                )
-                w.pending.append(swap)
-                return
-        elif kind == "swap_usd" and w.usd >= USD:
-            if budget(Kind.SWAP_TOKENS_FOR_ETH, GAS_LIMITS[Kind.APPROVE] * gp):
-                deps = self.take_pending(user)
-                if self.router not in w.approved:
-                    self.spend(user, self.gas_cost(Kind.APPROVE, gp), "approve")
-                    self.act(
-                        when,
-                        user,
-                        Kind.APPROVE,
-                        actor="background",
-                        tag="approve",
-                        gas_price=gp,
-                        to=self.tusd,
-                        token=self.tusd,
-                        recipient=self.router,
-                        deps=deps,
-                    )
-                    w.approved.add(self.router)
-                # Sell part of what it surely holds (tUSD bought on the DEX is an amount only
-                # the chain knows, and a payout landing in the same block could make "all"
-                # ambiguous; background users never send "everything").
-                amount = w.usd * rng.randint(20, 100) // 100
-                self.spend(user, self.gas_cost(Kind.SWAP_TOKENS_FOR_ETH, gp), "swap")
-                swap = self.act(
-                    when,
-                    user,
-                    Kind.SWAP_TOKENS_FOR_ETH,
-                    actor="background",
-                    tag="swap",
-                    gas_price=gp,
-                    to=self.router,
-                    token=self.tusd,
-                    amount=amount,
-                    recipient=user,
-                    deps=deps,
-                )
-                w.usd -= amount
-                w.pending.append(swap)
-                return
-        elif kind == "payout_usd":
-            amount = rng.randint(100, 20_000) * USD
-            payout = self.act(
-                when,
-                ex.hot_wallet,
-                Kind.TOKEN_TRANSFER,
-                actor="exchange",
-                tag="payout",
-                gas_price=ex.gas_price,
+        deps = self.take_pending(event.user)
+        if self.router not in w.approved:
+            self.spend(event.user, self.gas_cost(Kind.APPROVE, gp), "approve")
+            self.act(
+                event.when,
+                event.user,
+                Kind.APPROVE,
+                actor="background",
+                tag="approve",
+                gas_price=gp,
                 to=self.tusd,
                 token=self.tusd,
-                recipient=user,
-                amount=amount,
+                recipient=self.router,
+                deps=deps,
             )
-            w.usd += amount
-            w.pending.append(payout)
-            return
-        elif kind in ("deposit_eth", "deposit_usd"):
-            account = accounts.get((user, exchange, kind))
-            if account is None:
-                account = accounts[(user, exchange, kind)] = self.new_deposit_eoa(
-                    exchange, "background"
-                )
-            if kind == "deposit_eth":
-                value = rng.randint(1, 300) * ETH // 100
-                if budget(Kind.ETH_TRANSFER, value):
-                    self.spend(user, value + self.gas_cost(Kind.ETH_TRANSFER, gp), "deposit")
-                    self.deposit(
-                        when,
-                        user,
-                        account,
-                        "ETH",
-                        actor="background",
-                        tag="deposit",
-                        gas_price=gp,
-                        value=value,
-                        deps=self.take_pending(user),
-                    )
-                    return
-            elif w.usd >= USD and budget(Kind.TOKEN_TRANSFER, 0):
-                amount = w.usd
-                self.spend(user, self.gas_cost(Kind.TOKEN_TRANSFER, gp), "deposit")
-                self.deposit(
-                    when,
-                    user,
-                    account,
-                    "tUSD",
-                    actor="background",
-                    tag="deposit",
-                    gas_price=gp,
-                    amount=amount,
-                    deps=self.take_pending(user),
-                )
-                w.usd = 0
-                return
-        elif kind == "forwarder" and user in forwarders:
-            value = rng.randint(1, 200) * ETH // 100
-            if budget(Kind.ETH_TRANSFER, value, to_contract=True):
-                self.spend(user, value + FORWARDER_DEPOSIT_GAS * gp, "forwarder deposit")
-                self.deposit(
-                    when,
-                    user,
-                    forwarders[user],
-                    "ETH",
-                    actor="background",
-                    tag="deposit",
-                    gas_price=gp,
-                    value=value,
-                    deps=self.take_pending(user),
-                )
-                return
-        elif kind == "p2p_eth":
-            value = rng.randint(1, 200) * ETH // 100
-            other = rng.choice(users)
-            if other != user and budget(Kind.ETH_TRANSFER, value):
-                self.spend(user, value + self.gas_cost(Kind.ETH_TRANSFER, gp), "p2p")
-                sent = self.act(
-                    when,
-                    user,
-                    Kind.ETH_TRANSFER,
-                    actor="background",
-                    tag="p2p",
-                    gas_price=gp,
-                    to=other,
-                    value=value,
-                    deps=self.take_pending(user),
-                )
-                self.wallet(other).eth += value
-                self.wallet(other).pending.append(sent)
-                return
-        elif kind == "p2p_usd" and w.usd > 0 and budget(Kind.TOKEN_TRANSFER, 0):
-            other = rng.choice(users)
-            amount = w.usd * rng.randint(10, 60) // 100
-            if other != user and amount > 0:
-                self.spend(user, self.gas_cost(Kind.TOKEN_TRANSFER, gp), "p2p")
-                sent = self.act(
-                    when,
-                    user,
-                    Kind.TOKEN_TRANSFER,
-                    actor="background",
-                    tag="p2p",
-                    gas_price=gp,
-                    to=self.tusd,
-                    token=self.tusd,
-                    recipient=other,
-                    amount=amount,
-                    deps=self.take_pending(user),
-                )
-                w.usd -= amount
-                self.wallet(other).usd += amount
-                self.wallet(other).pending.append(sent)
-                return
-        elif kind == "mixer":
-            denomination = rng.choice(DENOMINATIONS[:2])
-            if budget(Kind.MIXER_DEPOSIT, denomination) and when < self.horizon - DAY:
-                self.spend(
-                    user, denomination + self.gas_cost(Kind.MIXER_DEPOSIT, gp), "mixer deposit"
-                )
-                note = self.mixer_deposit(
-                    when,
-                    user,
-                    denomination,
-                    "background",
-                    actor="background",
-                    gas_price=gp,
-                    deps=self.take_pending(user),
-                )
-                recipient = self.addr("user-withdrawal", self._withdrawal_counter)
-                self._withdrawal_counter += 1
-                relayer = rng.choice((self.relayers[0], self.relayers[1], None))
-                if relayer is None:
-                    self.spend(user, self.gas_cost(Kind.MIXER_WITHDRAW, gp), "withdraw")
-                self.mixer_withdraw(
-                    when + rng.randint(4 * HOUR, 3 * DAY),
-                    note,
-                    recipient,
-                    relayer=relayer,
-                    sender=user,
-                    actor="background",
-                    gas_price=gp,
-                )
-                return
-        # Nothing else fitted: the exchange pays this user a withdrawal.
-        value = rng.randint(5, 1000) * ETH // 100
+            w.approved.add(self.router)
+        # Sell part of what it surely holds; "everything" would be ambiguous for a wallet that
+        # a payout may reach in the same block.
+        amount = w.usd * self.rng.randint(20, 100) // 100
+        self.spend(event.user, self.gas_cost(Kind.SWAP_TOKENS_FOR_ETH, gp), "swap")
+        swap = self.act(
+            event.when,
+            event.user,
+            Kind.SWAP_TOKENS_FOR_ETH,
+            actor="background",
+            tag="swap",
+            gas_price=gp,
+            to=self.router,
+            token=self.tusd,
+            amount=amount,
+            recipient=event.user,
+            deps=deps,
+        )
+        w.usd -= amount
+        w.pending.append(swap)
+        return True
+
+    def _bg_payout_eth(self, event: _Event) -> None:
+        ex = self.exchanges[event.exchange]
+        value = self.rng.randint(5, 1000) * ETH // 100
         payout = self.act(
-            when,
+            event.when,
             ex.hot_wallet,
             Kind.ETH_TRANSFER,
             actor="exchange",
             tag="payout",
             gas_price=ex.gas_price,
-            to=user,
+            to=event.user,
             value=value,
         )
-        w.eth += value
-        w.pending.append(payout)
+        event.wallet.eth += value
+        event.wallet.pending.append(payout)
+
+    def _bg_payout_usd(self, event: _Event) -> bool:
+        ex = self.exchanges[event.exchange]
+        amount = self.rng.randint(100, 20_000) * USD
+        payout = self.act(
+            event.when,
+            ex.hot_wallet,
+            Kind.TOKEN_TRANSFER,
+            actor="exchange",
+            tag="payout",
+            gas_price=ex.gas_price,
+            to=self.tusd,
+            token=self.tusd,
+            recipient=event.user,
+            amount=amount,
+        )
+        event.wallet.usd += amount
+        event.wallet.pending.append(payout)
+        return True
+
+    def _bg_account(self, event: _Event, asset: Asset) -> Address:
+        # One deposit EOA per user, exchange and asset: an EOA that pays for token sweeps no
+        # longer knows its exact ETH balance, and ETH sweeps send exactly everything.
+        key = (event.user, event.exchange, asset)
+        account = self.bg_accounts.get(key)
+        if account is None:
+            account = self.bg_accounts[key] = self.new_deposit_eoa(event.exchange, "background")
+        return account
+
+    def _bg_deposit_eth(self, event: _Event) -> bool:
+        value = self.rng.randint(1, 300) * ETH // 100
+        if not self._affords(event, Kind.ETH_TRANSFER, value):
+            return False
+        gp = event.wallet.gas_price
+        self.spend(event.user, value + self.gas_cost(Kind.ETH_TRANSFER, gp), "deposit")
+        self.deposit(
+            event.when,
+            event.user,
+            self._bg_account(event, "ETH"),
+            "ETH",
+            actor="background",
+            tag="deposit",
+            gas_price=gp,
+            value=value,
+            deps=self.take_pending(event.user),
+        )
+        return True
+
+    def _bg_deposit_usd(self, event: _Event) -> bool:
+        w = event.wallet
+        if w.usd < USD or not self._affords(event, Kind.TOKEN_TRANSFER, 0):
+            return False
+        self.spend(event.user, self.gas_cost(Kind.TOKEN_TRANSFER, w.gas_price), "deposit")
+        self.deposit(
+            event.when,
+            event.user,
+            self._bg_account(event, "tUSD"),
+            "tUSD",
+            actor="background",
+            tag="deposit",
+            gas_price=w.gas_price,
+            amount=w.usd,
+            deps=self.take_pending(event.user),
+        )
+        w.usd = 0
+        return True
+
+    def _bg_forwarder(self, event: _Event) -> bool:
+        forwarder = self.bg_forwarders.get(event.user)
+        value = self.rng.randint(1, 200) * ETH // 100
+        if forwarder is None or not self._affords(
+            event, Kind.ETH_TRANSFER, value, to_contract=True
+        ):
+            return False
+        gp = event.wallet.gas_price
+        self.spend(event.user, value + FORWARDER_DEPOSIT_GAS * gp, "forwarder deposit")
+        self.deposit(
+            event.when,
+            event.user,
+            forwarder,
+            "ETH",
+            actor="background",
+            tag="deposit",
+            gas_price=gp,
+            value=value,
+            deps=self.take_pending(event.user),
+        )
+        return True
+
+    def _bg_p2p_eth(self, event: _Event) -> bool:
+        value = self.rng.randint(1, 200) * ETH // 100
+        other = self.rng.choice(self.background_wallets)
+        if other == event.user or not self._affords(event, Kind.ETH_TRANSFER, value):
+            return False
+        gp = event.wallet.gas_price
+        self.spend(event.user, value + self.gas_cost(Kind.ETH_TRANSFER, gp), "p2p")
+        sent = self._bg_act(event, Kind.ETH_TRANSFER, "p2p", to=other, value=value)
+        self.wallet(other).eth += value
+        self.wallet(other).pending.append(sent)
+        return True
+
+    def _bg_p2p_usd(self, event: _Event) -> bool:
+        w = event.wallet
+        other = self.rng.choice(self.background_wallets)
+        amount = w.usd * self.rng.randint(10, 60) // 100
+        if other == event.user or amount == 0 or not self._affords(event, Kind.TOKEN_TRANSFER, 0):
+            return False
+        self.spend(event.user, self.gas_cost(Kind.TOKEN_TRANSFER, w.gas_price), "p2p")
+        sent = self._bg_act(
+            event,
+            Kind.TOKEN_TRANSFER,
+            "p2p",
+            to=self.tusd,
+            token=self.tusd,
+            recipient=other,
+            amount=amount,
+        )
+        w.usd -= amount
+        self.wallet(other).usd += amount
+        self.wallet(other).pending.append(sent)
+        return True
+
+    def _bg_mixer(self, event: _Event) -> bool:
+        """Deposit a small note, withdraw it hours to days later to a fresh address."""
+        rng = self.rng
+        denomination = rng.choice(DENOMINATIONS[:2])
+        gp = event.wallet.gas_price
+        if event.when >= self.horizon - DAY or not self._affords(
+            event, Kind.MIXER_DEPOSIT, denomination + self.gas_cost(Kind.MIXER_WITHDRAW, gp)
+        ):
+            return False
+        self.spend(
+            event.user, denomination + self.gas_cost(Kind.MIXER_DEPOSIT, gp), "mixer deposit"
+        )
+        note = self.mixer_deposit(
+            event.when,
+            event.user,
+            denomination,
+            "background",
+            actor="background",
+            gas_price=gp,
+            deps=self.take_pending(event.user),
+        )
+        recipient = self.addr("user-withdrawal", self._withdrawal_counter)
+        self._withdrawal_counter += 1
+        relayer = rng.choice((self.relayers[0], self.relayers[1], None))
+        if relayer is None:
+            self.spend(event.user, self.gas_cost(Kind.MIXER_WITHDRAW, gp), "withdraw")
+        self.mixer_withdraw(
+            event.when + rng.randint(4 * HOUR, 3 * DAY),
+            note,
+            recipient,
+            relayer=relayer,
+            sender=event.user,
+            actor="background",
+            gas_price=gp,
+        )
+        return True
 
     # ------------------------------------------------------------------ exchanges' own moves
 
@@ -2227,8 +2325,9 @@ def _settle_action(
         Kind.BRIDGE_TOKEN,
         Kind.SWAP_TOKENS_FOR_ETH,
     )
-    if token_debit and action.token in tokens:
-        holder = tokens[action.token][action.sender]
+    ledger = tokens.get(action.token) if action.token is not None else None
+    if token_debit and ledger is not None:
+        holder = ledger[action.sender]
         if amount is None:
             # Everything it held before this block goes: exactly zero afterwards.
             holder.amount = 0
@@ -2240,8 +2339,8 @@ def _settle_action(
                     f"action {action.id} ({action.tag}): {action.sender} sends {amount} "
                     f"token units, holds {holder.amount + amount}"
                 )
-    if action.kind is Kind.FORWARDER_SWEEP and action.to is not None and action.token in tokens:
-        swept = tokens[action.token][action.to]
+    if action.kind is Kind.FORWARDER_SWEEP and action.to is not None and ledger is not None:
+        swept = ledger[action.to]
         swept.amount = 0
         swept.exact = False
     return replace(action, value=value, amount=amount)
