@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -219,6 +220,8 @@ def check_offramps(chain: Chain, gt: dict[str, Any], receipts: dict[str, Any]) -
                 assert value == amount
                 assert token.lower() == offramp["asset"]["address"]
         assert total == int(offramp["amount"])
+        decimals = offramp["asset"]["decimals"]
+        assert Decimal(offramp["amount_units"]).scaleb(decimals) == total
         for path in offramp["paths"]:
             assert path[0] in theft
             assert path[-1] in {a["tx"] for a in offramp["arrivals"]}

@@ -67,6 +67,12 @@ def resolved_moves(plan: Plan, execution: Execution, action: Action) -> list[Mov
     ]
 
 
+def units(raw: int, decimals: int) -> str:
+    """Exact whole-unit text of a raw amount ("12.5"), as tracer's report.json writes it."""
+    whole, fraction = divmod(raw, 10**decimals)
+    return f"{whole}.{fraction:0{decimals}d}".rstrip("0").rstrip(".") if fraction else str(whole)
+
+
 def asset_symbol(plan: Plan, asset: Address) -> str:
     return {NATIVE: "ETH", plan.tusd: "tUSD", plan.weth: "WETH"}[asset]
 
@@ -337,6 +343,7 @@ def _offramps(plan: Plan, execution: Execution, paths: Any) -> list[dict[str, An
         entry["paths"] += [[tx[a] for a in p] for p in action_paths]
     out = []
     for entry in grouped.values():
+        entry["amount_units"] = units(entry["amount"], entry["asset"]["decimals"])
         entry["amount"] = str(entry["amount"])
         entry["path_txs"] = sorted({h for p in entry["paths"] for h in p})
         out.append(entry)

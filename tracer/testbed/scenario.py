@@ -62,11 +62,6 @@ MINUTE: Final = 60
 HOUR: Final = 3600
 DAY: Final = 86_400
 DENOMINATIONS: Final[tuple[int, ...]] = (ETH // 10, ETH, 10 * ETH)
-#: Blocks are one per occupied slot of this many seconds: dense enough for realistic timing,
-#: coarse enough that background traffic puts many transactions in each block.
-SLOT_SECONDS: Final = 600
-#: The smallest wait between a transfer and a step that spends it (two slots: another block).
-STEP: Final = 2 * SLOT_SECONDS
 #: Gas price habits of ordinary users, exchanges and relayers: round gwei values.
 ROUND_GAS_PRICES: Final[tuple[int, ...]] = tuple(
     g * GWEI for g in (2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30)
@@ -129,6 +124,10 @@ class PlanError(TestbedError):
 @dataclass(frozen=True, slots=True)
 class ScaleParams:
     days: int
+    # Blocks are one per occupied slot of this many seconds: fine enough for realistic timing,
+    # coarse enough that background traffic fills blocks (anvil's per-block cost grows with
+    # the state, so fewer, fuller blocks build the large scale much faster).
+    slot_seconds: int
     exchanges: int
     forwarder_exchanges: tuple[int, ...]  # indexes of exchanges that also use forwarders
     stolen_eth: tuple[int, int]  # whole ETH, inclusive range
@@ -146,6 +145,7 @@ class ScaleParams:
 SCALES: Final[Mapping[str, ScaleParams]] = {
     "small": ScaleParams(
         days=6,
+        slot_seconds=600,
         exchanges=3,
         forwarder_exchanges=(2,),
         stolen_eth=(220, 420),
@@ -161,6 +161,7 @@ SCALES: Final[Mapping[str, ScaleParams]] = {
     ),
     "large": ScaleParams(
         days=8,
+        slot_seconds=1200,
         exchanges=5,
         forwarder_exchanges=(2, 4),
         stolen_eth=(900, 1_400),
@@ -531,6 +532,9 @@ class _Generator:
         self.p = SCALES[scale]
         self.rng = random.Random(seed)
         self.horizon = self.p.days * DAY
+        self.slot = self.p.slot_seconds
+        # The smallest wait between a transfer and a step that spends it (another block).
+        self.step = 2 * self.slot
         self.actions: list[Action] = []
         self.notes: list[Note] = []
         self.genesis: dict[Address, int] = {}
@@ -828,7 +832,7 @@ class _Generator:
             gas_price = self.relayer_gas_price
         sources = (note.deposit_action,) if note.owner == "thief" else ()
         action = self.act(
-            max(time, self.actions[note.deposit_action].time + STEP),
+            max(time, self.actions[note.deposit_action].time + self.step),
             sender,
             Kind.MIXER_WITHDRAW,
             actor=actor,
@@ -862,9 +866,9 @@ class _Generator:
         self._innocents()
         self._background()
         self._setup()
-        slots = _assign_slots(self.actions)
+        slots = _assign_slots(self.actions, self.slot)
         self._sweeps(slots)
-        actions, blocks = _blocks(self.actions, slots)
+        actions, blocks = _blocks(self.actions, slots, self.slot)
         plan = Plan(
             seed=self.seed,
             scale=self.scale,
@@ -913,7 +917,7 @@ class _Generator:
             when=distribution_time,
         )
         self._peel_chain(peel_chain, distribution_time)
-        self._token_wallet(token_wallet, distribution_time + STEP, stolen_usd)
+        self._token_wallet(token_wallet, distribution_time + self.step, stolen_usd)
         note_ids = self._thief_deposits(splits, split_notes, split_funding, distribution_time)
         withdrawal_addresses, bridge_recipients = self._thief_withdrawals(splits, note_ids)
         collector = self.addr("thief-collector")
@@ -1248,7 +1252,7 @@ class _Generator:
         peel_targets = self.thief_accounts["eth"][:-1] or self.thief_accounts["eth"]
         time = start
         for i, hop in enumerate(chain):
-            time += rng.randint(STEP, 3 * HOUR)
+            time += rng.randint(self.step, 3 * HOUR)
             balance = self.wallet(hop).eth
             target = rng.choice(peel_targets)
             if i == len(chain) - 1:
@@ -1326,7 +1330,7 @@ class _Generator:
             self.thief_inflows[(address, "tUSD")].append(swap)
             accounts = self.thief_accounts["usd" if purpose == "swap_deposit" else "forwarder"]
             self._thief_send(
-                when + rng.randint(STEP, 6 * HOUR),
+                when + rng.randint(self.step, 6 * HOUR),
                 address,
                 rng.choice(accounts),
                 0,
@@ -1367,7 +1371,7 @@ class _Generator:
         """The collector waits for every feeder, then pays the OTC desk in two tranches."""
         rng = self.rng
         ready = max(self.actions[p].time for p in payments)
-        first = ready + rng.randint(STEP, 8 * HOUR)
+        first = ready + rng.randint(self.step, 8 * HOUR)
         # Feeders send everything; each arrives as (notes - fees - 21000 * gas price).
         received = 0
         for p in payments:
@@ -1411,7 +1415,7 @@ class _Generator:
             w = self.wallet(main)
             w.gas_price = self.habit_gas_price()
             story = stories[i % len(stories)] if i < len(stories) else rng.choice(stories)
-            start = rng.randint(STEP, self.horizon - 2 * DAY)
+            start = rng.randint(self.step, self.horizon - 2 * DAY)
             if story == "mixer":
                 self._innocent_mixer(main, windows if rng.random() < 0.6 else [])
             elif story == "exchange":
@@ -1435,10 +1439,10 @@ class _Generator:
         for _ in range(rng.randint(1, 4)):
             if windows:
                 anchor, denomination = rng.choice(windows)
-                when = max(STEP, anchor + rng.randint(-3 * HOUR, 3 * HOUR))
+                when = max(self.step, anchor + rng.randint(-3 * HOUR, 3 * HOUR))
             else:
                 denomination = rng.choice(DENOMINATIONS)
-                when = rng.randint(STEP, self.horizon - 3 * DAY)
+                when = rng.randint(self.step, self.horizon - 3 * DAY)
             cost = denomination + self.gas_cost(Kind.MIXER_DEPOSIT, w.gas_price)
             if cost > w.eth:
                 continue
@@ -1559,7 +1563,7 @@ class _Generator:
         else:
             account = self.new_deposit_eoa(exchange, "innocent")
         self.deposit(
-            when + rng.randint(STEP, 6 * HOUR),
+            when + rng.randint(self.step, 6 * HOUR),
             sender,
             account,
             "tUSD",
@@ -1588,7 +1592,7 @@ class _Generator:
                 gas_price=w.gas_price,
                 value=value,
             )
-            when += rng.randint(STEP, DAY)
+            when += rng.randint(self.step, DAY)
 
     def _innocent_forwarder(self, main: Address, start: int) -> None:
         rng = self.rng
@@ -1649,7 +1653,7 @@ class _Generator:
             )
             payments.append(
                 self.act(
-                    start + rng.randint(STEP, 6 * HOUR),
+                    start + rng.randint(self.step, 6 * HOUR),
                     feeder,
                     Kind.ETH_TRANSFER,
                     actor="innocent",
@@ -1662,7 +1666,7 @@ class _Generator:
             )
         ready = max(self.actions[p].time for p in payments)
         self.act(
-            ready + rng.randint(STEP, 6 * HOUR),
+            ready + rng.randint(self.step, 6 * HOUR),
             collector,
             Kind.ETH_TRANSFER,
             actor="innocent",
@@ -1693,7 +1697,7 @@ class _Generator:
         balance = value
         when = start
         for k, hop in enumerate(hops):
-            when += rng.randint(STEP, 4 * HOUR)
+            when += rng.randint(self.step, 4 * HOUR)
             account = self.new_deposit_eoa(rng.randrange(len(self.exchanges)), "innocent")
             if k == len(hops) - 1:
                 self.deposit(
@@ -1781,7 +1785,7 @@ class _Generator:
         kinds = [kind for kind, weight in weights.items() for _ in range(weight)]
         # A few heavy users (market makers, bots) make many of the events.
         user_weights = [20 if u % 50 == 0 else 1 for u in range(len(users))]
-        times = sorted(rng.randint(STEP, self.horizon) for _ in range(p.background_events))
+        times = sorted(rng.randint(self.step, self.horizon) for _ in range(p.background_events))
         chosen = rng.choices(users, weights=user_weights, k=len(times))
         for when, user in zip(times, chosen, strict=True):
             kind = rng.choice(kinds)
@@ -2056,11 +2060,11 @@ class _Generator:
                 )
                 i = 0
                 while i < len(deposits):
-                    when = deposits[i][0] * SLOT_SECONDS + rng.randint(30 * MINUTE, 6 * HOUR)
-                    slot = when // SLOT_SECONDS
+                    when = deposits[i][0] * self.slot + rng.randint(30 * MINUTE, 6 * HOUR)
+                    slot = when // self.slot
                     while slot in deposit_slots:
                         slot += 1
-                        when = slot * SLOT_SECONDS
+                        when = slot * self.slot
                     covered = [a for s, a in deposits[i:] if s < slot]
                     i += len(covered)
                     for action, action_slot in self._sweep(ex, account, asset, when, covered):
@@ -2071,7 +2075,7 @@ class _Generator:
     ) -> list[tuple[int, int]]:
         """The sweep's actions with their slots."""
         address = account.address
-        slot = when // SLOT_SECONDS
+        slot = when // self.slot
         if account.kind == "forwarder":
             sweep = self.act(
                 when,
@@ -2100,7 +2104,7 @@ class _Generator:
             )
             return [(sweep, slot)]
         top_up = self.act(
-            when - STEP,
+            when - self.step,
             ex.hot_wallet,
             Kind.ETH_TRANSFER,
             actor="exchange",
@@ -2122,7 +2126,7 @@ class _Generator:
             send_all=True,
             deps=[*covered, top_up],
         )
-        return [(top_up, (when - STEP) // SLOT_SECONDS), (sweep, slot)]
+        return [(top_up, (when - self.step) // self.slot), (sweep, slot)]
 
     # ------------------------------------------------------------------ setup
 
@@ -2194,8 +2198,8 @@ class _Generator:
 # --------------------------------------------------------------------------- scheduling
 
 
-def _assign_slots(actions: list[Action]) -> dict[int, int]:
-    """Action id -> slot (block) of :data:`SLOT_SECONDS`, from its time.
+def _assign_slots(actions: list[Action], slot_seconds: int) -> dict[int, int]:
+    """Action id -> slot (block) of ``slot_seconds``, from its time.
 
     An action lands in a later block than every dependency (it spends what they delivered, and
     balances are read before its block), and never before an earlier action of its own sender
@@ -2206,7 +2210,7 @@ def _assign_slots(actions: list[Action]) -> dict[int, int]:
     slots: dict[int, int] = {}
     last_slot: dict[Address, int] = {}
     for action in order:
-        slot = action.time // SLOT_SECONDS
+        slot = action.time // slot_seconds
         for dep in action.deps:
             if position[dep] >= position[action.id]:
                 raise PlanError(f"action {action.id} ({action.tag}) depends on later {dep}")
@@ -2218,7 +2222,7 @@ def _assign_slots(actions: list[Action]) -> dict[int, int]:
 
 
 def _blocks(
-    actions: list[Action], slots: Mapping[int, int]
+    actions: list[Action], slots: Mapping[int, int], slot_seconds: int
 ) -> tuple[list[Action], list[PlannedBlock]]:
     """One block per occupied slot; each action takes its block's index and time."""
     by_slot: dict[int, list[Action]] = defaultdict(list)
@@ -2228,7 +2232,7 @@ def _blocks(
     blocks: list[PlannedBlock] = []
     for index, slot in enumerate(sorted(by_slot)):
         members = by_slot[slot]
-        block_time = max(slot * SLOT_SECONDS, min(a.time for a in members))
+        block_time = max(slot * slot_seconds, min(a.time for a in members))
         for a in members:
             scheduled[a.id] = replace(a, time=block_time, block=index)
         blocks.append(PlannedBlock(index, block_time, tuple(a.id for a in members)))
