@@ -20,7 +20,8 @@ What it models of the real services, and where that knowledge comes from:
 * Paging: ``page x offset`` above the result window (10,000) answers "Result window is too
   large, ..."; ``record_cap`` truncates every answer silently, like the free tier's 1,000
   records per request from 2026-07.
-* Rate limit: a token bucket of ``calls_per_second`` and ``burst``. Etherscan answers HTTP 200
+* Rate limit: a token bucket of ``calls_per_second`` and ``burst``, or at most
+  ``calls_per_second`` calls in each wall-clock second. Etherscan answers HTTP 200
   ``{"status": "0", "message": "NOTOK", "result": "Max rate limit reached"}``; Blockscout
   answers HTTP 429. Refused requests do not use up the budget.
 * Keys (Etherscan only): none gives "Missing/Invalid API Key", a wrong one "Invalid API Key".
@@ -70,6 +71,9 @@ class ServerConfig:
     api_key: str | None = "test-explorer-key"  # Etherscan only
     calls_per_second: float | None = None  # None: no rate limit
     burst: int | None = None  # bucket size; default one second's worth
+    # "bucket": a token bucket; "second": at most calls_per_second in each wall-clock second
+    # (a fixed window, the other common way to enforce "N calls per second").
+    limit_style: str = "bucket"
     record_cap: int | None = None  # records per answer (the free tier's 1,000)
     result_window: int = 10_000
     disabled_actions: frozenset[str] = frozenset()  # answered like an unknown action
@@ -85,6 +89,22 @@ class ServerStats:
     records: int = 0
     by_action: Counter[str] = field(default_factory=Counter)
     served_at: list[float] = field(default_factory=list)  # monotonic times, for benchmarks
+
+
+class _SecondWindow:
+    def __init__(self, rate: float) -> None:
+        self.calls = int(rate)
+        self.second = -1
+        self.used = 0
+
+    def take(self) -> bool:
+        second = int(time.time())
+        if second != self.second:
+            self.second, self.used = second, 0
+        if self.used < self.calls:
+            self.used += 1
+            return True
+        return False
 
 
 class _TokenBucket:
@@ -142,9 +162,13 @@ class ExplorerServer:
         self._rpc_id = 0
         self.port = 0
 
-    def _limiter(self) -> _TokenBucket | None:
+    def _limiter(self) -> _TokenBucket | _SecondWindow | None:
         rate = self.config.calls_per_second
-        return _TokenBucket(rate, self.config.burst or max(1, round(rate))) if rate else None
+        if not rate:
+            return None
+        if self.config.limit_style == "second":
+            return _SecondWindow(rate)
+        return _TokenBucket(rate, self.config.burst or max(1, round(rate)))
 
     def reconfigure(self, config: ServerConfig) -> None:
         """New limits for the next requests (the flavour stays: records are indexed in its
