@@ -405,6 +405,15 @@ def test_same_seed_builds_the_same_chain(testbed_small: Testbed) -> None:
     assert again.ground_truth == testbed_small.built.ground_truth
 
 
+def test_builds_on_a_plain_automining_node(anvil: AnvilNode, tmp_path: Path) -> None:
+    """A node started without the bulk options (fees order, 30M gas limit, balance checks,
+    automine): the build still lands every transaction, and automine is back afterwards."""
+    with Chain(anvil.url) as chain:
+        built = build_scenario(chain, 4, "small", out_dir=tmp_path)
+        verify_against_chain(chain, built.ground_truth, tmp_path / "labels.csv")
+        assert chain.automine()
+
+
 def test_a_node_that_has_the_scenario_refuses_it_again(testbed_small: Testbed) -> None:
     with Chain(testbed_small.url) as chain, pytest.raises(TestbedError, match="built here before"):
         build_scenario(chain, 1, "small")

@@ -202,7 +202,10 @@ _TOKEN_DEBITS: Final = (Kind.TOKEN_TRANSFER, Kind.BRIDGE_TOKEN, Kind.SWAP_TOKENS
 
 
 def execute(plan: Plan, chain: Chain, *, progress: Progress | None = None) -> Execution:
-    """Run ``plan`` on the node behind ``chain``; the node must not have seen this seed yet."""
+    """Run ``plan`` on the node behind ``chain``; the node must not have seen this seed yet.
+
+    Mining is switched off while building; an automining node gets automine back afterwards.
+    """
     say = progress or (lambda _message: None)
     chain_id = chain.chain_id()
     if chain.next_nonce(plan.deployer) != 0:
@@ -210,58 +213,75 @@ def execute(plan: Plan, chain: Chain, *, progress: Progress | None = None) -> Ex
             f"the scenario's deployer {plan.deployer} has already sent transactions on this "
             f"node: seed {plan.seed} was built here before; use a fresh node"
         )
+    automine = chain.automine()
     _prepare_node(chain, plan)
-    head = chain.block("latest")
-    # Time 0 of the plan: just after the node's head, so every planned block is in its future.
-    origin = int(head["timestamp"], 16) + 60
-    chain.set_balances({str(a): wei for a, wei in plan.genesis_balances.items()})
+    try:
+        head = chain.block("latest")
+        # Time 0 of the plan: just after the node's head, so every planned block is in its
+        # future (on a node started with a fixed genesis time, block times are reproducible).
+        origin = int(head["timestamp"], 16) + 60
+        chain.set_balances({str(a): wei for a, wei in plan.genesis_balances.items()})
+        started = time.monotonic()
+        run = _run_blocks(plan, chain, origin, say)
+        seconds = time.monotonic() - started
+        say(f"  checking {len(plan.actions)} receipts")
+        fees, outputs = _read_receipts(plan, chain, run.block_numbers, run.tx_hashes)
+    finally:
+        if automine:
+            chain.set_automine(True)
+    return Execution(
+        chain_id=chain_id,
+        origin=origin,
+        block_numbers=tuple(run.block_numbers),
+        block_timestamps=tuple(run.block_timestamps),
+        tx_hashes=tuple(run.tx_hashes),
+        fees=tuple(fees),
+        resolved=run.resolved,
+        outputs=outputs,
+        seconds=seconds,
+    )
 
+
+@dataclass
+class _Run:
+    tx_hashes: list[str]
+    resolved: dict[int, int]
+    block_numbers: list[int]
+    block_timestamps: list[int]
+
+
+def _run_blocks(plan: Plan, chain: Chain, origin: int, say: Progress) -> _Run:
+    """Send each planned block as one batch, mine it at its time, check it holds them all."""
     encoder = _Encoder(plan)
-    tx_hashes: list[str] = [""] * len(plan.actions)
-    resolved: dict[int, int] = {}
-    block_numbers: list[int] = []
-    block_timestamps: list[int] = []
+    run = _Run([""] * len(plan.actions), {}, [], [])
     started = time.monotonic()
     sent = 0
     for block in plan.blocks:
         timestamp = origin + block.time
         amounts = _resolve_amounts(plan, block, chain)
-        resolved.update(amounts)
+        run.resolved.update(amounts)
         txs = [_tx(plan.actions[a], encoder, amounts.get(a), timestamp) for a in block.actions]
         hashes = chain.send_many(txs)
         number = chain.mine(timestamp)
-        included = chain.block(number)["transactions"]
-        if len(included) != len(hashes) or set(included) != set(hashes):
-            missing = [h for h in hashes if h not in set(included)]
+        included = set(chain.block(number)["transactions"])
+        if len(included) != len(hashes) or included != set(hashes):
+            missing = [h for h in hashes if h not in included]
             raise TestbedError(
                 f"planned block {block.index}: {len(missing)} of {len(hashes)} transactions "
                 f"were not mined in block {number} (first: {missing[:1]}); is the node mining "
                 "by itself, or its block gas limit too low?"
             )
         for action_id, tx_hash in zip(block.actions, hashes, strict=True):
-            tx_hashes[action_id] = tx_hash
-        block_numbers.append(number)
-        block_timestamps.append(timestamp)
+            run.tx_hashes[action_id] = tx_hash
+        run.block_numbers.append(number)
+        run.block_timestamps.append(timestamp)
         sent += len(hashes)
         if block.index % 100 == 99 or block.index == len(plan.blocks) - 1:
             say(
                 f"  block {block.index + 1}/{len(plan.blocks)}: {sent} transactions "
                 f"({time.monotonic() - started:.1f} s)"
             )
-    seconds = time.monotonic() - started
-    say(f"  checking {sent} receipts")
-    fees, outputs = _read_receipts(plan, chain, block_numbers, tx_hashes)
-    return Execution(
-        chain_id=chain_id,
-        origin=origin,
-        block_numbers=tuple(block_numbers),
-        block_timestamps=tuple(block_timestamps),
-        tx_hashes=tuple(tx_hashes),
-        fees=tuple(fees),
-        resolved=resolved,
-        outputs=outputs,
-        seconds=seconds,
-    )
+    return run
 
 
 def _prepare_node(chain: Chain, plan: Plan) -> None:
@@ -412,7 +432,9 @@ def count_transfers(chain: Chain, first_block: int, last_block: int) -> dict[str
         )
         for trace in traces:
             action = trace["action"]
-            if trace.get("type") != "call" or trace.get("error") or not int(action["value"], 16):
+            # Like tracer's normaliser: only CALLs move value of their own, and 0 wei is no row.
+            plain_call = trace.get("type") == "call" and action.get("callType") == "call"
+            if not plain_call or trace.get("error") or not int(action["value"], 16):
                 continue
             counts["internal" if trace["traceAddress"] else "native"] += 1
         counts["erc20"] += sum(1 for log in logs if len(log["topics"]) == 3)

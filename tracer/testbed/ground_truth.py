@@ -15,6 +15,42 @@ How amounts are counted (all raw integers as decimal strings: wei for ETH, micro
 ``accounts`` lets anyone check the chain independently: for every listed address and asset,
 ``initial + received - sent - gas`` must equal its balance at the last block (WETH minted by
 wrapping counts as received, WETH burnt by unwrapping as sent).
+
+The document (``format`` = ``tracer-testbed-ground-truth/1``; addresses and hashes lowercase)::
+
+    scenario       seed, scale, chain_id, plan_fingerprint, origin (unix time of plan time 0),
+                   start_time / end_time (ISO), first_block / last_block, amounts (the note
+                   above), counts: blocks, transactions, transfers, transfers_by_kind
+                   (native / internal / erc20), mixer_deposits, mixer_withdrawals, swaps,
+                   bridge_deposits
+    contracts      deployer, tusd, weth, dex_pair, dex_router, bridge,
+                   mixer_pools {"0.1" | "1" | "10": address}, deposit_forwarders [address]
+    tokens         {symbol: {address, decimals}} for ETH (0xeeee...), tUSD, WETH
+    victim         address;  seeds: [the thief's seed address]
+    theft          [{tx, asset, amount}]: the victim's payments to the seed
+    thief          seed, gas_price (the fingerprint, wei), peel_chain [{address, transfers:
+                   [{tx, to, amount, tag}]}], split_wallets, token_wallet,
+                   withdrawal_addresses [{address, purpose}], collector, otc_desk,
+                   bridge_recipients (on other chains), wallets (every thief address here)
+    otc_desk       {address, entity};  relayers: [address]
+    exchanges      [{name, hot_wallet, gas_price, uses_forwarders,
+                     thief_deposit_addresses [{address, kind: eoa|forwarder}],
+                     innocent_deposit_addresses [{address, kind, owner: innocent|background}]}]
+    offramps       [{address, category: exchange_deposit|otc|bridge, entity,
+                     asset {symbol, address, decimals}, amount (raw), amount_units (whole
+                     units, as report.json writes them), via_mixer,
+                     arrivals [{tx, block, amount, via_mixer, (bridge:) destination_chain_id,
+                     recipient}], paths [[tx, ...] from a theft tx to the arrival],
+                     path_txs (the union, sorted)}]
+    decoys         [{address, category, entity, kind, owner}]: innocent deposit addresses
+    mixer_links    [{pool, denomination, commitment, nullifier_hash, owner, depositor,
+                     deposit_tx, withdrawal_tx, withdrawal_address, relayer (or null), fee}]
+                   for the thief's notes; innocent_mixer_links: the same for everyone else's
+    thief_accounting  stolen, to_offramps, eth_swapped_for_tusd, tusd_bought, relayer_fees,
+                   gas, left_in_thief_wallets, note (the two identities they satisfy)
+    accounts       {address: {role, entity?, ETH|tUSD|WETH: {initial, received, sent, gas,
+                   final}}} for the victim, thief wallets, every deposit address, hot wallets,
+                   the OTC desk, relayers, bridge, DEX pair and router, WETH and the pools
 """
 
 from __future__ import annotations
