@@ -7,8 +7,10 @@ traces, logs, balances), not against the plan that produced it.
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from eth_hash.auto import keccak
 
 from tests.conftest import Testbed
 from tracer.errors import TestbedError
+from tracer.testbed.__main__ import main
 from tracer.testbed.anvil import AnvilNode
 from tracer.testbed.build import (
     TRACE_FILTER_WINDOW,
@@ -28,7 +31,12 @@ from tracer.testbed.build import (
     node_options,
 )
 from tracer.testbed.chain import Chain, load_artifact
-from tracer.testbed.ground_truth import LABEL_COLUMNS, asset_symbol
+from tracer.testbed.ground_truth import (
+    GROUND_TRUTH_FILE,
+    LABEL_COLUMNS,
+    LABELS_FILE,
+    asset_symbol,
+)
 from tracer.testbed.scenario import (
     GWEI,
     SCALES,
@@ -412,6 +420,40 @@ def test_builds_on_a_plain_automining_node(anvil: AnvilNode, tmp_path: Path) -> 
         built = build_scenario(chain, 4, "small", out_dir=tmp_path)
         verify_against_chain(chain, built.ground_truth, tmp_path / "labels.csv")
         assert chain.automine()
+
+
+def test_command_builds_writes_and_saves_a_loadable_chain(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = tmp_path / "state.json"
+    code = main(
+        [
+            "build",
+            "--scale",
+            "small",
+            "--seed",
+            "6",
+            "--out",
+            str(tmp_path),
+            "--dump-state",
+            str(state),
+        ]
+    )
+    assert code == 0
+    assert "built small scenario, seed 6" in capsys.readouterr().out
+    gt = json.loads((tmp_path / GROUND_TRUTH_FILE).read_text())
+    assert (tmp_path / LABELS_FILE).read_text().startswith(",".join(LABEL_COLUMNS) + "\n")
+    options = replace(node_options(), extra_args=("--load-state", str(state)))
+    with AnvilNode(options) as node, Chain(node.url) as chain:
+        assert chain.block_number() == gt["scenario"]["last_block"]
+        (receipt,) = chain.receipts([gt["theft"][0]["tx"]])
+        assert receipt is not None and receipt.status
+
+
+def test_command_reports_errors_as_messages(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["build", "--out", "/nonexistent", "--rpc-url", "ftp://example"])
+    assert code == TestbedError.exit_code
+    assert capsys.readouterr().err.startswith("error: testbed chain URL must be http")
 
 
 def test_a_node_that_has_the_scenario_refuses_it_again(testbed_small: Testbed) -> None:

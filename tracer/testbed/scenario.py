@@ -29,6 +29,18 @@ thief's transactions moved into it; gas and relayer fees are spent on the way an
 Amounts are integer wei (ETH) and integer micro-units (tUSD, 6 decimals). A few amounts only
 exist once the chain has run (DEX outputs, and "everything the wallet holds" after a swap):
 those are ``None`` in the plan and are resolved by the builder or read from receipts.
+
+Time and blocks: actions get times (seconds after the origin) from the story; one block is
+mined per occupied slot (10 minutes at small scale, 20 at large), at the time of its first
+action. An action that spends what another delivered lands in a later block (balances are read
+before a block, and the node may order a block's transactions by fee), and one sender's actions
+keep their order (nonces). Sweeps are placed after that, from the blocks their deposits landed
+in, so a sweep takes exactly the deposits mined before it. Finally :func:`_settle` walks the
+blocks in order, fixes each "send everything" amount that is knowable, and proves that no
+sender ever spends more than it surely holds (gas charged at the limit).
+
+Gas prices are legacy ``gasPrice`` values: round gwei for everyone but the thief, whose
+non-round price is the fingerprint an investigator can follow.
 """
 
 from __future__ import annotations
