@@ -9,6 +9,7 @@ the big server index are built once.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Iterator
@@ -165,7 +166,7 @@ async def test_small_pages_and_windows_restart_inside_blocks_and_lose_nothing(
     assert bulk_server.stats.window_errors == 0
 
 
-async def test_a_silent_per_request_cap_is_recognised(
+async def test_a_silent_per_request_cap_is_recognised_once_for_the_run(
     transport: Transport,
     bulk: Bulk,
     bulk_server: ExplorerServer,
@@ -174,20 +175,29 @@ async def test_a_silent_per_request_cap_is_recognised(
     bulk_server.reconfigure(ServerConfig(api_key=API_KEY, record_cap=1_000))
     source = explorer(transport, bulk_server, page_size=5_000)  # more than the plan gives
     with caplog.at_level(logging.WARNING, logger="tracer.sources.explorer"):
-        table = await source.transfers_for_address(bulk.sender, 0, bulk.head)
-    assert_complete(table, bulk)
-    assert table.height == BLOCKS * PER_BLOCK
-    assert any("per-request cap" in record.getMessage() for record in caplog.records)
+        sent, received = await asyncio.gather(
+            source.transfers_for_address(bulk.sender, 0, bulk.head),
+            source.transfers_for_address(bulk.receiver, 0, bulk.head),
+        )
+    assert_complete(sent, bulk)
+    assert sent.height == BLOCKS * PER_BLOCK
+    assert received.height == BLOCKS * PER_BLOCK // 2
+    assert (source.page_size, source.result_window) == (1_000, 10_000)
+    warnings = [r.getMessage() for r in caplog.records if "per-request cap" in r.getMessage()]
+    assert len(warnings) == 1, warnings
 
 
-async def test_a_smaller_result_window_is_adopted(
+async def test_a_smaller_result_window_is_adopted_for_the_run(
     transport: Transport, bulk: Bulk, bulk_server: ExplorerServer
 ) -> None:
     bulk_server.reconfigure(ServerConfig(api_key=API_KEY, result_window=2_000))
     source = explorer(transport, bulk_server)  # believes in 10,000
     table = await source.transfers_for_address(bulk.sender, 0, bulk.head)
+    received = await source.transfers_for_address(bulk.receiver, 0, bulk.head)
     assert table.height == BLOCKS * PER_BLOCK
     assert_complete(table, bulk)
+    assert received.height == BLOCKS * PER_BLOCK // 2
+    assert source.result_window == 2_000
     assert bulk_server.stats.window_errors == 1  # learnt once, then kept
 
 
@@ -363,6 +373,7 @@ async def test_an_unreachable_endpoint_is_a_clear_error(transport: Transport) ->
         await source.transfers_for_address("0x" + "ab" * 20, 0, 100)
     assert str(caught.value) == f"cannot reach Etherscan at {url}: connection refused"
     assert "gave up after 6 attempts" in caught.value.__notes__[0]
+    assert API_KEY not in repr(caught.value) + "".join(caught.value.__notes__)
 
 
 async def test_bad_arguments_are_refused_before_any_request(transport: Transport) -> None:

@@ -197,8 +197,9 @@ class ExplorerSource:
 
     ``page_size`` is the ``offset`` of every request: keep it at or below the plan's records
     per request (1,000 on Etherscan's free tier). ``result_window`` is the explorer's
-    ``page x offset`` limit. ``environ`` replaces ``os.environ`` (for tests); the key is only
-    ever read from there.
+    ``page x offset`` limit. Both shrink, for the rest of the run, when the explorer turns out
+    to allow less (a refused window, a page silently cut to the free tier's 1,000 records).
+    ``environ`` replaces ``os.environ`` (for tests); the key is only ever read from there.
     """
 
     def __init__(
@@ -341,8 +342,16 @@ class ExplorerSource:
         """All records of ``action`` for the range; see the module notes on pagination."""
         collected = _Pages([], [])
         start, page = from_block, 1
-        size, window = self.page_size, self.result_window
+        size = self.page_size  # constant within one cursor run: page numbers depend on it
         while True:
+            if page == 1:
+                size = self.page_size
+            elif size != self.page_size:
+                # Another action learnt a smaller cap meanwhile: page numbers of the old size
+                # no longer line up, so restart from the last block seen.
+                start, page = self._restart(collected, start), 1
+                continue
+            window = self.result_window
             params = {
                 "module": "account",
                 "action": action.value,
@@ -362,23 +371,18 @@ class ExplorerSource:
                     what=f"{action.value} page {page} from block {start}",
                 )
             except ResultWindowError:
-                # The explorer's window is smaller than configured: shrink ours and go on
-                # from where the records end (or with smaller pages, if page 1 was refused).
-                if page == 1:
-                    if size == 1:
-                        raise
-                    size = max(1, size // 2)
-                else:
-                    window = (page - 1) * size
-                    start = self._restart(collected, start)
-                    page = 1
-                log.info(
-                    "%s refused page %d x %d records: using a %d-record window",
-                    self.endpoint.where,
-                    page,
-                    size,
-                    window,
+                # The explorer's window is smaller than configured: remember the largest one
+                # that worked and go on from where the records end (or with smaller pages, if
+                # page 1 was refused).
+                if page == 1 and size == 1:
+                    raise
+                self._learn(
+                    f"refused page {page} x {size} records",
+                    page_size=max(1, size // 2) if page == 1 else size,
+                    result_window=window if page == 1 else (page - 1) * size,
                 )
+                if page > 1:
+                    start, page = self._restart(collected, start), 1
                 continue
             blocks = self._blocks_of(records, start, to_block, action)
             collected.records.extend(records)
@@ -386,16 +390,14 @@ class ExplorerSource:
             if len(records) < size:
                 if len(records) in _KNOWN_RECORD_CAPS and blocks:
                     # A silent per-request cap, not the last page: continue at the cap.
-                    log.warning(
-                        "%s returned %d of %d records asked for: a per-request cap; "
-                        "continuing with pages of %d (set page_size to the plan's cap)",
-                        self.endpoint.where,
-                        len(records),
-                        size,
-                        len(records),
+                    capped = len(records)
+                    self._learn(
+                        f"returned {capped} of {size} records asked for (a per-request cap; "
+                        "set page_size to the plan's cap)",
+                        page_size=capped,
+                        result_window=(window // capped) * capped,
+                        level=logging.WARNING,
                     )
-                    size = len(records)
-                    window = min(window, (window // size) * size)
                     start, page = self._restart(collected, start), 1
                     continue
                 return collected
@@ -419,6 +421,23 @@ class ExplorerSource:
                 start, page = start + 1, 1
                 continue
             start, page = self._restart(collected, start), 1
+
+    def _learn(
+        self, what: str, *, page_size: int, result_window: int, level: int = logging.INFO
+    ) -> None:
+        """Adopt a smaller page size or window for the rest of the run."""
+        page_size = min(page_size, self.page_size)
+        result_window = max(page_size, min(result_window, self.result_window))
+        if (page_size, result_window) != (self.page_size, self.result_window):
+            self.page_size, self.result_window = page_size, result_window
+            log.log(
+                level,
+                "%s %s: using pages of %d in a %d-record window",
+                self.endpoint.where,
+                what,
+                page_size,
+                result_window,
+            )
 
     @staticmethod
     def _restart(collected: _Pages, start: int) -> int:
