@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -17,15 +18,29 @@ from rich.table import Table
 
 from tracer.atomic import atomic_write, atomic_write_text
 from tracer.chains import Chain, chain_by_id, chain_by_name
-from tracer.crawl.crawler import Crawler, CrawlLimits, CrawlResult
-from tracer.errors import InputError
+from tracer.crawl.case import (
+    CACHE_FILE,
+    RunStats,
+    TraceOptions,
+    TraceOutcome,
+    labels_digest,
+    run_case,
+    unknown_chain,
+)
+from tracer.crawl.crawler import CrawlLimits, CrawlProgress
+from tracer.crawl.frontier import FrontierPolicy
+from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
+from tracer.crawl.window import parse_when
+from tracer.errors import InputError, SourceError
 from tracer.labels.store import LabelStore
 from tracer.reports.json_report import build_report
-from tracer.sources.jsonrpc import JsonRpcSource
+from tracer.sources.jsonrpc import TracePath
+from tracer.sources.rpcclient import JsonRpcClient
 from tracer.sources.transport import EndpointLimits, Transport
-from tracer.types import Address, parse_address
+from tracer.types import NATIVE_TOKEN, Address, parse_address
 
 _stderr = Console(stderr=True)
+NATIVE_DECIMALS = 18  # every chain in configs/chains.toml
 
 
 def trace(
@@ -36,13 +51,13 @@ def trace(
         ),
     ],
     rpc_url: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--rpc-url",
             envvar="TRACER_RPC_URL",
             help="JSON-RPC endpoint of an archive node with trace_filter, ots_* or debug_trace*.",
         ),
-    ],
+    ] = None,
     labels: Annotated[
         list[Path] | None,
         typer.Option(
@@ -52,12 +67,32 @@ def trace(
         ),
     ] = None,
     out: Annotated[
-        Path, typer.Option("--out", help="Case directory for report.json and transfers.parquet.")
+        Path,
+        typer.Option(
+            "--out",
+            help="Case directory: report.json, transfers.parquet, the crawl checkpoint and "
+            "(by default) the answer cache. Running again with the same directory resumes.",
+        ),
     ] = Path("out"),
     chain: Annotated[
         str | None,
         typer.Option(help="Chain name (ethereum, bsc, ...). Default: from the node's eth_chainId."),
     ] = None,
+    all_chains: Annotated[
+        bool,
+        typer.Option(
+            "--all-chains",
+            help="Probe the seeds on every chain with TRACER_RPC_URL_<NAME> set (and --rpc-url), "
+            "then trace each chain where they are active into DIR/<chain>/.",
+        ),
+    ] = False,
+    frontier: Annotated[
+        FrontierPolicy,
+        typer.Option(
+            help="Crawl order: bfs (fewest hops first) or taint (addresses that received the "
+            "most traced value first)."
+        ),
+    ] = FrontierPolicy.BFS,
     max_hops: Annotated[
         int, typer.Option(min=0, help="Stop expanding this many hops from a seed.")
     ] = 6,
@@ -74,9 +109,62 @@ def trace(
         int,
         typer.Option(min=1, help="Do not expand addresses with more distinct counterparties."),
     ] = 200,
+    min_value: Annotated[
+        str | None,
+        typer.Option(
+            help="Do not follow native-asset outflows below this amount in whole units "
+            "(e.g. 0.01); they stay in the table."
+        ),
+    ] = None,
+    min_token_value: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="TOKEN=RAW: do not follow outflows of token TOKEN below RAW (integer base "
+            "units). Repeat for several tokens."
+        ),
+    ] = None,
     from_block: Annotated[int, typer.Option(min=0, help="First block of the window.")] = 0,
     to_block: Annotated[
         int | None, typer.Option(min=0, help="Last block (default: the chain head).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Start at the first block at or after this UTC date or date-time."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="End at the last block before this UTC date or date-time."),
+    ] = None,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            envvar="TRACER_CACHE",
+            help=f"Answer cache (SQLite). Default: DIR/{CACHE_FILE}. Share one between cases "
+            "to reuse answers.",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Neither read nor write the answer cache.")
+    ] = False,
+    confirmations: Annotated[
+        int,
+        typer.Option(
+            min=0, help="Cache only answers at least this many blocks below the head (reorgs)."
+        ),
+    ] = 12,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            "--restart", help="Forget the crawl recorded in DIR and start again from the seeds."
+        ),
+    ] = False,
+    trace_path: Annotated[
+        TracePath | None,
+        typer.Option(
+            help="Force how native and internal value is read (default: the best the node "
+            "offers, probed once)."
+        ),
     ] = None,
     rps: Annotated[
         float | None,
@@ -97,11 +185,16 @@ def trace(
     """Crawl from SEED addresses, following value forward in time, and write the case.
 
     Writes DIR/transfers.parquet (the transfer table) and DIR/report.json (seeds, coverage
-    per address, value that reached labelled services), then prints a summary.
+    per address, value that reached labelled services), then prints a summary. The crawl is
+    checkpointed in DIR: after an interruption the same command resumes it, and a re-run of
+    a finished case answers from DIR's cache without a single request.
     """
-    parsed_seeds = list(dict.fromkeys(parse_address(seed) for seed in seeds))
-    label_store = LabelStore.from_files(labels or [])
+    parsed_seeds = tuple(dict.fromkeys(parse_address(seed) for seed in seeds))
+    label_paths = list(labels or [])
+    label_store = LabelStore.from_files(label_paths)
     selected_chain = chain_by_name(chain) if chain else None
+    if to_block is not None and to_block < from_block:
+        raise InputError(f"--to-block {to_block} is before --from-block {from_block}")
     limits = CrawlLimits(
         max_hops=max_hops,
         max_addresses=max_addresses,
@@ -109,34 +202,92 @@ def trace(
         hub_degree=hub_degree,
         from_block=from_block,
         to_block=to_block,
+        min_value=_min_values(min_value, min_token_value or []),
+        policy=frontier,
     )
-    if to_block is not None and to_block < from_block:
-        raise InputError(f"--to-block {to_block} is before --from-block {from_block}")
-    endpoint_limits = EndpointLimits(
-        requests_per_second=_default_rps(rpc_url, selected_chain) if rps is None else rps,
-        max_concurrent=concurrency,
-    )
-    crawl, chain_info = asyncio.run(
-        _crawl(
-            rpc_url,
-            endpoint_limits,
-            selected_chain,
-            parsed_seeds,
-            label_store,
-            limits,
-            show_progress=not quiet,
-        )
-    )
-    report = build_report(
-        chain_id=chain_info.chain_id,
-        native_symbol=chain_info.native_symbol,
+    base = TraceOptions(
         seeds=parsed_seeds,
-        crawl=crawl,
-        labels=label_store,
+        rpc_url=rpc_url or "",
+        out=out,
+        limits=limits,
+        chain=selected_chain,
+        since=parse_when(since, "--since") if since else None,
+        until=parse_when(until, "--until") if until else None,
+        cache_path=None if no_cache else cache,
+        confirmations=confirmations,
+        trace_path=trace_path,
+        restart=restart,
+        labels_digest=labels_digest(label_paths),
     )
-    _write_case(out, crawl.transfers, report)
+    if all_chains:
+        _trace_all_chains(base, label_store, rps, concurrency, quiet=quiet, no_cache=no_cache)
+        return
+    if not rpc_url:
+        raise InputError("no RPC endpoint: give --rpc-url URL or set TRACER_RPC_URL")
+    options = _case_options(base, rpc_url, selected_chain, out, rps, concurrency, no_cache)
+    outcome = _run_case(options, label_store, quiet)
+    report = _case_report(outcome, list(parsed_seeds), label_store)
+    _write_case(out, outcome.crawl.transfers, report)
+    _print_notes(outcome)
     if not quiet:
-        _print_summary(report, out)
+        _print_summary(report, out, outcome.stats)
+
+
+def _case_options(
+    base: TraceOptions,
+    rpc_url: str,
+    chain: Chain | None,
+    out: Path,
+    rps: float | None,
+    concurrency: int,
+    no_cache: bool,
+) -> TraceOptions:
+    cache_path = None if no_cache else (base.cache_path or out / CACHE_FILE)
+    return TraceOptions(
+        seeds=base.seeds,
+        rpc_url=rpc_url,
+        out=out,
+        limits=base.limits,
+        chain=chain,
+        since=base.since,
+        until=base.until,
+        cache_path=cache_path,
+        confirmations=base.confirmations,
+        endpoint_limits=EndpointLimits(
+            requests_per_second=_default_rps(rpc_url, chain) if rps is None else rps,
+            max_concurrent=concurrency,
+        ),
+        trace_path=base.trace_path,
+        restart=base.restart,
+        labels_digest=base.labels_digest,
+    )
+
+
+def _min_values(native: str | None, tokens: list[str]) -> dict[str, int]:
+    minimums: dict[str, int] = {}
+    if native is not None:
+        minimums[NATIVE_TOKEN] = _whole_units_to_raw(native, "--min-value")
+    for spec in tokens:
+        token, sep, raw = spec.partition("=")
+        if not sep or not raw.strip().isdigit():
+            raise InputError(
+                f"--min-token-value {spec!r}: expected TOKEN=RAW, e.g. 0xdac1...=1000000"
+            )
+        minimums[parse_address(token)] = int(raw)
+    return minimums
+
+
+def _whole_units_to_raw(text: str, option: str) -> int:
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise InputError(f"{option} {text!r}: expected an amount such as 0.5") from None
+    raw = amount.scaleb(NATIVE_DECIMALS)
+    if not amount.is_finite() or amount < 0 or raw != raw.to_integral_value():
+        raise InputError(
+            f"{option} {text!r}: expected a non-negative amount with at most 18 decimals"
+        )
+    return int(raw)
 
 
 def _default_rps(rpc_url: str, chain: Chain | None) -> float | None:
@@ -148,60 +299,149 @@ def _default_rps(rpc_url: str, chain: Chain | None) -> float | None:
     return 10.0
 
 
-async def _crawl(
-    rpc_url: str,
-    endpoint_limits: EndpointLimits,
-    chain: Chain | None,
-    seeds: list[Address],
-    labels: LabelStore,
-    limits: CrawlLimits,
-    *,
-    show_progress: bool,
-) -> tuple[CrawlResult, Chain]:
-    async with Transport() as transport:
-        source = JsonRpcSource.connect(transport, rpc_url, limits=endpoint_limits)
-        chain_id = await source.chain_id()
-        if chain is not None and chain.chain_id != chain_id:
-            raise InputError(
-                f"--chain {chain.name} expects chain id {chain.chain_id}, "
-                f"but the RPC endpoint serves chain id {chain_id}"
+# -- running with a progress display ------------------------------------------------------
+
+
+def _run_case(options: TraceOptions, labels: LabelStore, quiet: bool) -> TraceOutcome:
+    """Run the crawl with a live line on stderr: addresses, requests, transfers, rate."""
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=_stderr,
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("starting", total=None)
+
+        def on_progress(crawl: CrawlProgress, stats: RunStats) -> None:
+            cache = stats.cache
+            cached = f", {cache.hits} answers from cache" if cache is not None else ""
+            progress.update(
+                task,
+                description=f"{crawl.done} addresses done, {crawl.queued} queued, "
+                f"{crawl.in_flight} in flight | {crawl.transfers} transfers | "
+                f"{stats.http_requests} requests ({stats.requests_per_second:.1f}/s){cached}",
             )
-        chain_info = chain or chain_by_id(chain_id) or _unknown_chain(chain_id)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=_stderr,
-            transient=True,
-            disable=not show_progress,
-        ) as progress:
-            task = progress.add_task("crawling", total=None)
 
-            def on_progress(done: int, queued: int, transfers: int) -> None:
-                progress.update(
-                    task,
-                    description=f"crawling: {done} addresses done, {queued} queued, "
-                    f"{transfers} transfers",
+        return asyncio.run(run_case(options, labels, on_progress=on_progress))
+
+
+# -- all chains --------------------------------------------------------------------------
+
+
+def _trace_all_chains(
+    base: TraceOptions,
+    labels: LabelStore,
+    rps: float | None,
+    concurrency: int,
+    *,
+    quiet: bool,
+    no_cache: bool,
+) -> None:
+    targets = asyncio.run(_all_chain_targets(base.rpc_url))
+    if not targets:
+        raise InputError(
+            "--all-chains found no endpoints: set TRACER_RPC_URL_<CHAIN> for each chain "
+            f"(e.g. {env_name(chain_by_name('ethereum'))}) or give --rpc-url"
+        )
+    activity = asyncio.run(_probe_all(targets, base.seeds))
+    summary = [
+        {"seed": seed, **probe.to_json()} for seed, probes in activity.items() for probe in probes
+    ]
+    base.out.mkdir(parents=True, exist_ok=True)
+    traced: list[str] = []
+    failures = [probe for probes in activity.values() for probe in probes if probe.error]
+    for chain, url in targets:
+        if not any(p.active for probes in activity.values() for p in probes if p.chain == chain):
+            continue
+        out = base.out / chain.name
+        options = _case_options(base, url, chain, out, rps, concurrency, no_cache)
+        outcome = _run_case(options, labels, quiet)
+        report = _case_report(outcome, list(base.seeds), labels)
+        _write_case(out, outcome.crawl.transfers, report)
+        _print_notes(outcome)
+        traced.append(chain.name)
+        if not quiet:
+            _print_summary(report, out, outcome.stats)
+    document = {"seeds": list(base.seeds), "chains": summary, "traced": traced}
+    atomic_write_text(base.out / "chains.json", json.dumps(document, indent=2) + "\n")
+    if not quiet:
+        _print_activity(activity)
+    if failures:
+        raise SourceError(
+            f"{len(failures)} chain probe(s) failed (see {base.out / 'chains.json'}): "
+            + "; ".join(f"{p.chain.name}: {p.error}" for p in failures)
+        )
+
+
+async def _all_chain_targets(rpc_url: str) -> list[tuple[Chain, str]]:
+    targets = configured_chains()
+    if rpc_url:
+        async with Transport() as transport:
+            client = JsonRpcClient(transport, rpc_url)
+            answer = await client.call("eth_chainId")
+        chain_id = int(answer, 16) if isinstance(answer, str) else -1
+        if all(chain.chain_id != chain_id for chain, _url in targets):
+            targets.append((chain_by_id(chain_id) or unknown_chain(chain_id), rpc_url))
+    return targets
+
+
+async def _probe_all(
+    targets: list[tuple[Chain, str]], seeds: tuple[Address, ...]
+) -> dict[Address, list[ChainActivity]]:
+    async with Transport() as transport:
+        clients = [(chain, JsonRpcClient(transport, url)) for chain, url in targets]
+        results: dict[Address, list[ChainActivity]] = {}
+        for seed in seeds:
+            results[seed] = list(
+                await asyncio.gather(
+                    *(probe_address(client, chain, seed) for chain, client in clients)
                 )
-
-            crawler = Crawler(source, labels, limits, on_progress)
-            result = await crawler.crawl(seeds)
-        return result, chain_info
+            )
+        return results
 
 
-def _unknown_chain(chain_id: int) -> Chain:
-    # An unregistered chain still works; we only lack its native symbol and defaults.
-    return Chain(
-        name=f"chain-{chain_id}",
-        chain_id=chain_id,
-        native_symbol="NATIVE",
-        wrapped_native=None,
-        explorer_chain_id=chain_id,
-        rpc_rps=10.0,
-        rpc_concurrency=8,
-        explorer_rps=3.0,
-        explorer_concurrency=2,
+def _print_activity(activity: dict[Address, list[ChainActivity]]) -> None:
+    table = Table(title="Seed activity per chain")
+    for column in ("seed", "chain", "chain id", "nonce", "balance (raw)", "contract", "status"):
+        table.add_column(column)
+    for seed, probes in activity.items():
+        for probe in probes:
+            status = (
+                f"[red]error: {escape(probe.error)}[/red]"
+                if probe.error
+                else ("active: traced" if probe.active else "no native activity")
+            )
+            table.add_row(
+                seed,
+                probe.chain.name,
+                str(probe.chain.chain_id),
+                "" if probe.nonce is None else str(probe.nonce),
+                "" if probe.balance_raw is None else str(probe.balance_raw),
+                "" if probe.has_code is None else ("yes" if probe.has_code else "no"),
+                status,
+            )
+    Console().print(table)
+
+
+# -- outputs -----------------------------------------------------------------------------
+
+
+def _case_report(outcome: TraceOutcome, seeds: list[Address], labels: LabelStore) -> dict[str, Any]:
+    crawl = outcome.crawl
+    report = build_report(
+        chain_id=outcome.chain.chain_id,
+        native_symbol=outcome.chain.native_symbol,
+        seeds=seeds,
+        crawl=crawl,
+        labels=labels,
     )
+    # Data the source could not deliver for any address: said here and in every entry.
+    report["coverage"]["trace_path"] = outcome.trace_path.value
+    report["coverage"]["gaps"] = [outcome.data_gap] if outcome.data_gap else []
+    report["window"] = {"from_block": crawl.from_block, "to_block": crawl.head_block}
+    return report
 
 
 def _write_case(out: Path, transfers: pl.DataFrame, report: dict[str, Any]) -> None:
@@ -213,7 +453,14 @@ def _write_case(out: Path, transfers: pl.DataFrame, report: dict[str, Any]) -> N
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
 
 
-def _print_summary(report: dict[str, Any], out: Path) -> None:
+def _print_notes(outcome: TraceOutcome) -> None:
+    for note in outcome.notes:
+        _stderr.print(f"note: {escape(note)}")
+    if outcome.data_gap:
+        _stderr.print(f"[yellow]warning:[/yellow] {escape(outcome.data_gap)}")
+
+
+def _print_summary(report: dict[str, Any], out: Path, stats: RunStats) -> None:
     console = Console()
     coverage = report["coverage"]
     console.print(
@@ -224,6 +471,16 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
         f"{report['transfers']['rows']} transfers from {coverage['addresses']} addresses "
         f"({coverage['complete']} complete, {coverage['truncated']} truncated, "
         f"{coverage['failed']} failed); by kind: {report['transfers']['by_kind']}"
+    )
+    cache = stats.cache
+    cached = (
+        f"; cache: {cache.hits} hits, {cache.misses} misses, {cache.stored} stored"
+        if cache is not None
+        else ""
+    )
+    console.print(
+        f"{stats.http_requests} HTTP requests ({stats.rpc_calls} JSON-RPC calls) "
+        f"in {stats.seconds:.1f} s{cached}"
     )
     flows = report["labelled_flows"]
     if flows:
@@ -244,4 +501,6 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
     failed = [e for e in coverage["entries"] if e["status"] == "failed"]
     for entry in failed:
         console.print(f"[red]failed[/red] {entry['address']}: {escape(str(entry['reason']))}")
+    for gap in coverage.get("gaps", []):
+        console.print(f"[yellow]gap[/yellow]: {escape(gap)}")
     console.print(f"Wrote {out / 'report.json'} and {out / 'transfers.parquet'}")

@@ -28,6 +28,15 @@ answers to the pure normalisers in :mod:`tracer.transfers.from_rpc`.
   remembered for the rest of the run, per method.
 * **Context**: receipts (success, effective gas price) and block timestamps are fetched in
   batches only for the transactions and blocks that produced rows.
+* **Cache** (optional, :mod:`tracer.sources.cache`): every data request is looked up first
+  and only the misses are sent; final answers are stored. Ranges are cut at the safe head
+  (head minus ``confirmations``) so only their unconfirmed tail is ever asked again, and the
+  windows a final range was fetched in are cached too (a *tiling*), so a re-run asks for
+  exactly the windows that are stored, whatever the provider refused on the way. With
+  :meth:`JsonRpcSource.assume` (chain id, head and trace path recorded by an earlier run) a
+  fully cached run sends no request at all; the chain id and the trace path are checked
+  against the node just before the first request that does go out. Learned window sizes are
+  kept in the cache per chain, so a later crawl does not have to learn them again.
 """
 
 from __future__ import annotations
@@ -49,6 +58,14 @@ from tracer.errors import (
     RpcError,
     SourceError,
 )
+from tracer.sources.cache import (
+    FOREVER,
+    MISS,
+    CacheEntry,
+    CacheStats,
+    ResponseCache,
+    final_through,
+)
 from tracer.sources.rpcclient import METHOD_NOT_FOUND_CODES, JsonRpcClient, RpcCall
 from tracer.sources.transport import EndpointLimits, Transport, gather_all, request_key
 from tracer.transfers import from_rpc
@@ -67,6 +84,8 @@ log = logging.getLogger(__name__)
 # here (Erigon and anvil report 8).
 MIN_OTS_API_LEVEL: Final = 8
 LOGS_SOURCE: Final = "rpc:eth_getLogs"
+# The cache entry recording which windows a block range was fetched in (not a node method).
+TILING_METHOD: Final = "tracer:windows"
 
 
 class TracePath(StrEnum):
@@ -154,9 +173,13 @@ class JsonRpcSource:
         ots_page_size: int = 100,
         block_batch: int = 20,
         tx_batch: int = 100,
+        cache: ResponseCache | None = None,
+        confirmations: int = 12,
     ) -> None:
         if min(logs_window, trace_window, parallel_windows, ots_page_size, block_batch) < 1:
             raise ValueError("window sizes, page sizes and parallelism must be at least 1")
+        if confirmations < 0:
+            raise ValueError("confirmations must not be negative")
         self.client = client
         self.expected_chain_id = expected_chain_id
         self._forced_path = trace_path
@@ -172,6 +195,15 @@ class JsonRpcSource:
         self._path: TracePath | None = None
         self._lock = asyncio.Lock()  # one capability probe, however many callers
         self._chain_lock = asyncio.Lock()
+        self.cache = cache
+        self.confirmations = confirmations
+        # The highest head seen or assumed: a lower bound of the real head, so answers at or
+        # below it minus ``confirmations`` are final.
+        self._known_head: int | None = None
+        # Values assumed from an earlier run, checked before the first real request.
+        self._chain_checked = True
+        self._assumed_path: TracePath | None = None
+        self._windows_loaded = False
         # What the normalisers skipped, summed over the run (for coverage reports).
         self.skipped: dict[from_rpc.SkipReason, int] = {}
 
@@ -196,24 +228,92 @@ class JsonRpcSource:
 
     # -- identity and capabilities -------------------------------------------------------
 
+    def assume(
+        self,
+        *,
+        chain_id: int | None = None,
+        head: int | None = None,
+        trace_path: TracePath | None = None,
+    ) -> None:
+        """Take what an earlier run learned instead of asking: the chain id, a head (any
+        block the chain is known to have reached) and the trace path. Nothing is sent now;
+        the chain id and the path are checked against the node before the first request
+        the cache cannot answer, so an offline re-run sends none at all."""
+        if chain_id is not None:
+            if self.expected_chain_id is not None and chain_id != self.expected_chain_id:
+                raise ChainMismatchError(
+                    self.client.endpoint.where, self.expected_chain_id, chain_id
+                )
+            self._set_chain(chain_id)
+            self._chain_checked = False
+        if head is not None:
+            self._note_head(head)
+        if trace_path is not None and self._forced_path is None:
+            self._path = trace_path
+            self._assumed_path = trace_path
+
+    @property
+    def known_head(self) -> int | None:
+        """The highest head asked or assumed so far (None before either)."""
+        return self._known_head
+
+    @property
+    def cache_stats(self) -> CacheStats | None:
+        return self.cache.stats if self.cache is not None else None
+
+    def _set_chain(self, chain_id: int) -> None:
+        known = chain_by_id(chain_id)
+        self._native_symbol = known.native_symbol if known else None
+        self._chain_id = chain_id
+
+    def _note_head(self, head: int) -> None:
+        self._known_head = head if self._known_head is None else max(self._known_head, head)
+
     async def chain_id(self) -> int:
-        """The node's chain id (asked once); a mismatch with the expected one is an error."""
+        """The node's chain id (asked once unless assumed); a mismatch with the expected one
+        is an error."""
+        if self._chain_id is not None:
+            return self._chain_id
+        return await self._ask_chain_id()
+
+    async def _ask_chain_id(self) -> int:
         async with self._chain_lock:
-            if self._chain_id is None:
+            if self._chain_id is None or not self._chain_checked:
                 answer = await self.client.call("eth_chainId")
                 chain_id = _quantity(answer, "eth_chainId", self.client)
-                if self.expected_chain_id is not None and chain_id != self.expected_chain_id:
-                    raise ChainMismatchError(
-                        self.client.endpoint.where, self.expected_chain_id, chain_id
-                    )
-                known = chain_by_id(chain_id)
-                self._native_symbol = known.native_symbol if known else None
-                self._chain_id = chain_id
+                expected = self._chain_id if self._chain_id is not None else None
+                expected = expected if expected is not None else self.expected_chain_id
+                if expected is not None and chain_id != expected:
+                    raise ChainMismatchError(self.client.endpoint.where, expected, chain_id)
+                self._set_chain(chain_id)
+                self._chain_checked = True
+            assert self._chain_id is not None
             return self._chain_id
 
+    async def _before_network(self) -> None:
+        """Check what :meth:`assume` took on trust, once, before the first real request."""
+        if not self._chain_checked:
+            await self._ask_chain_id()
+        assumed = self._assumed_path
+        if assumed is not None and assumed is not TracePath.BLOCKS:
+            capabilities = await self.capabilities()
+            if not capabilities.supports(assumed):
+                raise SourceError(
+                    f"{self.client.endpoint.where} does not offer {assumed.value} "
+                    f"({capabilities.refusals.get(assumed, 'refused')}), which this case was "
+                    "traced with; use a node that does, or start a new case"
+                )
+            self._assumed_path = None
+
     async def head_block(self) -> int:
-        await self.chain_id()
-        return _quantity(await self.client.call("eth_blockNumber"), "eth_blockNumber", self.client)
+        await self._before_chain_request()
+        head = _quantity(await self.client.call("eth_blockNumber"), "eth_blockNumber", self.client)
+        self._note_head(head)
+        return head
+
+    async def _before_chain_request(self) -> None:
+        if self._chain_id is None or not self._chain_checked:
+            await self._ask_chain_id()
 
     async def capabilities(self) -> Capabilities:
         """Probe the tracing APIs once (one batch) and remember the answer."""
@@ -230,19 +330,27 @@ class JsonRpcSource:
             capabilities = await self.capabilities()
             path = capabilities.best_path()
             if path is TracePath.BLOCKS and self._path is None:
-                log.warning(
-                    "%s offers no tracing API (trace_filter: %s; ots: %s; callTracer: %s). "
-                    "Internal transfers (value moved by contract calls: mixer withdrawals, "
-                    "exchange deposit forwarders, swaps paid out in ETH) will be MISSING; "
-                    "native transfers are read from whole blocks, which is slow over long "
-                    "ranges. Use an archive node with trace_* or ots_* for complete results.",
-                    self.client.endpoint.where,
-                    capabilities.refusals.get(TracePath.TRACE_FILTER, "?"),
-                    capabilities.refusals.get(TracePath.OTTERSCAN, "?"),
-                    capabilities.refusals.get(TracePath.CALL_TRACER, "?"),
-                )
+                log.warning("%s", self.missing_data_warning(capabilities))
             self._path = path
+            if self.cache is not None:
+                chain_id = await self.chain_id()
+                self.cache.set_meta(f"trace_path/{chain_id}", path.value)
         return self._path
+
+    def missing_data_warning(self, capabilities: Capabilities | None = None) -> str:
+        """What is missing when the node offers no tracing API (the ``blocks`` path)."""
+        refusals = capabilities or self._capabilities or Capabilities(False, False, False)
+        reasons = refusals.refusals
+        return (
+            f"{self.client.endpoint.where} offers no tracing API "
+            f"(trace_filter: {reasons.get(TracePath.TRACE_FILTER, '?')}; "
+            f"ots: {reasons.get(TracePath.OTTERSCAN, '?')}; "
+            f"callTracer: {reasons.get(TracePath.CALL_TRACER, '?')}). "
+            "Internal transfers (value moved by contract calls: mixer withdrawals, exchange "
+            "deposit forwarders, swaps paid out in ETH) will be MISSING; native transfers are "
+            "read from whole blocks, which is slow over long ranges. Use an archive node with "
+            "trace_* or ots_* for complete results."
+        )
 
     async def _probe(self) -> Capabilities:
         head = await self.head_block()
@@ -418,7 +526,8 @@ class JsonRpcSource:
     ) -> list[_Convert]:
         transactions, pages = await self._ots_transactions(chain_id, address, from_block, to_block)
         calls = [RpcCall("ots_getInternalOperations", [tx["hash"]]) for tx in transactions]
-        operations = await self._batched(calls, self._tx_batch)
+        blocks = [_block_of(tx, self.client) for tx in transactions]
+        operations = await self._batched(calls, self._tx_batch, blocks=blocks)
         source = TracePath.OTTERSCAN.source
         steps: list[_Convert] = []
         for tx, call, ops in zip(transactions, calls, operations, strict=True):
@@ -464,7 +573,10 @@ class JsonRpcSource:
         page_size = self._ots_page_size
         while True:
             params = [address, cursor, page_size]
-            answer = await self.client.call("ots_searchTransactionsAfter", params)
+            call = RpcCall("ots_searchTransactionsAfter", params)
+            [answer] = await self._settled([call], through=to_block, page_size=page_size)
+            if isinstance(answer, SourceError):
+                raise answer
             page = _ots_page(answer, self.client)
             in_range = [tx for tx in page if from_block <= _block_of(tx, self.client) <= to_block]
             new = [tx for tx in in_range if tx["hash"] not in seen]
@@ -550,6 +662,15 @@ class JsonRpcSource:
             headers[int(call.params[0], 16)] = block
         return headers
 
+    async def block_time(self, number: int) -> int:
+        """The Unix timestamp of block ``number`` (cached once final)."""
+        times = await self._block_times([number])
+        if number not in times:
+            raise ResponseFormatError(
+                f"{self.client.endpoint.where} sent block {number} without a timestamp"
+            )
+        return times[number]
+
     async def _block_times(self, numbers: Sequence[int]) -> dict[int, int]:
         headers = await self._headers(numbers)
         return from_rpc.block_times_from_blocks(headers.values())
@@ -561,11 +682,93 @@ class JsonRpcSource:
 
     # -- request plumbing ------------------------------------------------------------------
 
-    async def _batched(self, calls: Sequence[RpcCall], size: int) -> list[Any]:
+    async def _batched(
+        self, calls: Sequence[RpcCall], size: int, *, blocks: Sequence[int] | None = None
+    ) -> list[Any]:
         """Results of ``calls`` in order, sent in batches of ``size``; any error raises."""
-        chunks = [calls[start : start + size] for start in range(0, len(calls), size)]
-        answered = await gather_all(self.client.batch(chunk) for chunk in chunks)
-        return [result for chunk in answered for result in chunk]
+        starts = range(0, len(calls), size)
+        answered = await gather_all(
+            self._settled(
+                calls[start : start + size],
+                blocks=None if blocks is None else blocks[start : start + size],
+            )
+            for start in starts
+        )
+        results = [result for chunk in answered for result in chunk]
+        for result in results:
+            if isinstance(result, SourceError):
+                raise result
+        return results
+
+    async def _settled(
+        self,
+        calls: Sequence[RpcCall],
+        *,
+        through: int = 0,
+        page_size: int | None = None,
+        blocks: Sequence[int] | None = None,
+    ) -> list[Any]:
+        """Like :meth:`JsonRpcClient.batch_settled`, through the cache: hits are answered
+        from it, only the misses are sent, and final answers are stored (one transaction).
+
+        ``through``: the highest block the caller needs (for open-ended answers);
+        ``blocks``: per call, the block its answer belongs to when the call does not say.
+        """
+        if not calls:
+            return []
+        cache = self.cache
+        if cache is None:
+            await self._before_network()
+            return await self.client.batch_settled(calls)
+        chain_id = await self.chain_id()
+        keys = [request_key(chain_id, call.method, call.params) for call in calls]
+        outcomes = cache.get_many(keys, through)
+        missing = [index for index, outcome in enumerate(outcomes) if outcome is MISS]
+        if not missing:
+            return outcomes
+        await self._before_network()
+        answers = await self.client.batch_settled([calls[index] for index in missing])
+        safe_head = await self._safe_head()
+        entries: list[CacheEntry] = []
+        for index, answer in zip(missing, answers, strict=True):
+            outcomes[index] = answer
+            if isinstance(answer, SourceError):
+                continue
+            call = calls[index]
+            final = final_through(
+                call.method,
+                call.params,
+                answer,
+                safe_head=safe_head,
+                block=None if blocks is None else blocks[index],
+                page_size=page_size,
+            )
+            if final is not None:
+                entries.append(CacheEntry(keys[index], chain_id, call.method, final, answer))
+        cache.put_many(entries)
+        return outcomes
+
+    async def _safe_head(self) -> int:
+        """Answers at or below this block are final (see ``confirmations``)."""
+        head = self._known_head
+        if head is None:
+            head = await self.head_block()
+        return head - self.confirmations
+
+    def _load_windows(self, chain_id: int) -> None:
+        """Start from the window sizes an earlier run learned for this chain, so that a
+        re-run cuts its ranges as that run did and finds them in the cache."""
+        if self._windows_loaded or self.cache is None:
+            return
+        self._windows_loaded = True
+        for window in (self._logs_window, self._trace_window):
+            learned = self.cache.meta(f"window/{chain_id}/{window.method}")
+            if learned is not None and learned.isdigit() and 0 < int(learned) < window.size:
+                window.size = int(learned)
+
+    def _learned(self, chain_id: int, window: _Window) -> None:
+        if self.cache is not None:
+            self.cache.set_meta(f"window/{chain_id}/{window.method}", str(window.size))
 
     async def _ranged(
         self,
@@ -577,16 +780,82 @@ class JsonRpcSource:
     ) -> list[_Answer]:
         """Run the calls ``build(start, end)`` over the range, window by window.
 
+        With a cache, the range is cut at the safe head first: the part below it is final,
+        so a re-run only asks for the unconfirmed tail again.
+        """
+        self._load_windows(chain_id)
+        spans = [(from_block, to_block)]
+        if self.cache is not None and self._known_head is not None:
+            safe = self._known_head - self.confirmations
+            if from_block <= safe < to_block:
+                spans = [(from_block, safe), (safe + 1, to_block)]
+        answered = [await self._span(chain_id, start, end, window, build) for start, end in spans]
+        return [answer for span_answers in answered for answer in span_answers]
+
+    async def _span(
+        self,
+        chain_id: int,
+        from_block: int,
+        to_block: int,
+        window: _Window,
+        build: Callable[[int, int], list[RpcCall]],
+    ) -> list[_Answer]:
+        """One span, in the windows a cached earlier run used, or adaptively.
+
+        Which windows a span was cut into depends on what the provider refused and on what
+        the run had learned by then, so a re-run could not guess them: they are cached
+        too, as a *tiling* entry named after the span's own (never sent) whole-range
+        request. A re-run fetches exactly those windows, all from the cache.
+        """
+        cache = self.cache
+        tiling_key = None
+        if cache is not None:
+            whole = [[call.method, call.params] for call in build(from_block, to_block)]
+            tiling_key = request_key(chain_id, TILING_METHOD, whole)
+            [tiling] = cache.get_many([tiling_key], count=False)
+            if _is_tiling(tiling, from_block, to_block):
+                return await self._windows(chain_id, [tuple(w) for w in tiling], window, build)
+        answers, windows = await self._adaptive(chain_id, from_block, to_block, window, build)
+        if cache is not None and tiling_key is not None and to_block <= await self._safe_head():
+            entry = CacheEntry(tiling_key, chain_id, TILING_METHOD, FOREVER, windows)
+            cache.put_many([entry])
+        return answers
+
+    async def _windows(
+        self,
+        chain_id: int,
+        windows: list[tuple[int, ...]],
+        window: _Window,
+        build: Callable[[int, int], list[RpcCall]],
+    ) -> list[_Answer]:
+        """Fetch exactly these windows (from a cached tiling); adaptive if one is refused."""
+        answers: list[_Answer] = []
+        for start, end in windows:
+            # Exactly this window first, whatever size the shared window has shrunk to.
+            exact = _Window(window.method, end - start + 1, confirmed=True)
+            answers += (await self._adaptive(chain_id, start, end, exact, build))[0]
+        return answers
+
+    async def _adaptive(
+        self,
+        chain_id: int,
+        from_block: int,
+        to_block: int,
+        window: _Window,
+        build: Callable[[int, int], list[RpcCall]],
+    ) -> tuple[list[_Answer], list[list[int]]]:
+        """Answers over the range and the windows they came from.
+
         A window refused as too large shrinks ``window`` to half of it and goes back to be
         cut again. Until one window has worked, windows go one at a time, so finding the
         provider's cap costs one refusal per halving rather than one per parallel window.
         """
-        done: dict[int, list[_Answer]] = {}
+        done: dict[int, tuple[int, list[_Answer]]] = {}
         unfetched: list[tuple[int, int]] = [(from_block, to_block)]
 
         async def fetch(start: int, end: int) -> bool:
             calls = build(start, end)
-            outcomes = await self.client.batch_settled(calls)
+            outcomes = await self._settled(calls)
             refused = [o for o in outcomes if isinstance(o, RangeTooLargeError)]
             if refused:
                 if start == end:
@@ -601,15 +870,19 @@ class JsonRpcSource:
                         refused[0].code,
                         half,
                     )
+                    self._learned(chain_id, window)
                 return False
             for outcome in outcomes:
                 if isinstance(outcome, SourceError):
                     raise outcome
             window.confirmed = True
-            done[start] = [
-                _Answer(call, result, request_key(chain_id, call.method, call.params))
-                for call, result in zip(calls, outcomes, strict=True)
-            ]
+            done[start] = (
+                end,
+                [
+                    _Answer(call, result, request_key(chain_id, call.method, call.params))
+                    for call, result in zip(calls, outcomes, strict=True)
+                ],
+            )
             return True
 
         while unfetched:
@@ -624,7 +897,26 @@ class JsonRpcSource:
             fetched = await gather_all(fetch(start, end) for start, end in wave)
             unfetched += [span for span, ok in zip(wave, fetched, strict=True) if not ok]
             unfetched.sort()
-        return [answer for start in sorted(done) for answer in done[start]]
+        answers = [answer for start in sorted(done) for answer in done[start][1]]
+        return answers, [[start, done[start][0]] for start in sorted(done)]
+
+
+def _is_tiling(value: Any, from_block: int, to_block: int) -> bool:
+    """Whether ``value`` is a list of [start, end] windows covering the span exactly."""
+    if not isinstance(value, list) or not value:
+        return False
+    expected = from_block
+    for item in value:
+        if not (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(n, int) for n in item)
+            and item[0] == expected
+            and item[1] >= item[0]
+        ):
+            return False
+        expected = item[1] + 1
+    return expected == to_block + 1
 
 
 def _step(

@@ -1,0 +1,332 @@
+"""One case directory: what ``tracer trace`` runs, resumes and re-runs.
+
+A case directory holds the crawl checkpoint (``checkpoint.sqlite``), by default the answer
+cache (``cache.sqlite``), and the outputs the CLI writes (``transfers.parquet``,
+``report.json``). The checkpoint also records the *run facts* the first run learned from
+the node: chain id, head, block window, trace path. That is how a re-run knows them without
+asking:
+
+* **Same options** (the fingerprint of seeds, limits, window and labels matches): the crawl
+  resumes from its last step; a finished crawl is simply loaded. No request is needed.
+* **Other options**: the crawl starts over, but on the recorded chain snapshot (same chain,
+  head, trace path, and the recorded last block unless ``--to-block``/``--until`` says
+  otherwise), so with the cache it runs offline too.
+* ``--restart``: everything recorded is forgotten and asked again.
+
+A new case directory with a shared warm cache (``--cache``) needs neither a head nor a chain
+id query when given ``--chain`` and ``--to-block``: the cache remembers the trace path per
+chain. Whatever was assumed (chain id, trace path) is checked against the node just before
+the first request the cache cannot answer, so a wrong assumption fails loudly, never quietly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from tracer.chains import Chain, chain_by_id
+from tracer.crawl.checkpoint import Checkpoint
+from tracer.crawl.crawler import Crawler, CrawlLimits, CrawlProgress, CrawlResult
+from tracer.crawl.window import blocks_for_window
+from tracer.errors import ChainMismatchError, InputError
+from tracer.labels.store import LabelStore
+from tracer.sources.cache import CacheStats, ResponseCache
+from tracer.sources.jsonrpc import JsonRpcSource, TracePath
+from tracer.sources.transport import EndpointLimits, Transport
+from tracer.types import Address
+
+CHECKPOINT_FILE: Final = "checkpoint.sqlite"
+CACHE_FILE: Final = "cache.sqlite"
+CASE_FORMAT: Final = 1
+
+
+@dataclass(frozen=True)
+class TraceOptions:
+    seeds: tuple[Address, ...]
+    rpc_url: str
+    out: Path
+    # from_block/to_block as the user gave them (to_block None: the head).
+    limits: CrawlLimits = field(default_factory=CrawlLimits)
+    chain: Chain | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    cache_path: Path | None = None  # None: no cache
+    confirmations: int = 12
+    endpoint_limits: EndpointLimits = field(default_factory=EndpointLimits)
+    trace_path: TracePath | None = None  # forced; None: recorded or probed
+    restart: bool = False
+    labels_digest: str = ""  # changes when the labels do (they decide where a crawl stops)
+
+    def fingerprint(self) -> str:
+        """Everything that decides what the crawl does, hashed."""
+        document = {
+            "case_format": CASE_FORMAT,
+            "seeds": sorted(self.seeds),
+            "limits": self.limits.fingerprint(),
+            "chain": self.chain.chain_id if self.chain else None,
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat() if self.until else None,
+            "trace_path": self.trace_path.value if self.trace_path else None,
+            "labels": self.labels_digest,
+        }
+        encoded = json.dumps(document, sort_keys=True).encode()
+        return hashlib.sha256(encoded).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class RunStats:
+    http_requests: int
+    rpc_calls: int
+    cache: CacheStats | None
+    seconds: float
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.http_requests / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class TraceOutcome:
+    crawl: CrawlResult
+    chain: Chain
+    trace_path: TracePath
+    data_gap: str | None
+    stats: RunStats
+    notes: list[str]
+
+
+ProgressCallback = Callable[[CrawlProgress, RunStats], None]
+
+
+def labels_digest(paths: list[Path], extra: str = "") -> str:
+    """A digest of the label files' contents (and ``extra``, e.g. "default packs on")."""
+    digest = hashlib.sha256(extra.encode())
+    for path in paths:
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            digest.update(str(path).encode())  # unreadable: the loader reports it
+    return digest.hexdigest()[:32]
+
+
+@contextmanager
+def _maybe_cache(path: Path | None) -> Iterator[ResponseCache | None]:
+    if path is None:
+        yield None
+        return
+    with ResponseCache(path) as cache:
+        yield cache
+
+
+def _stats(transport: Transport, cache: ResponseCache | None, started: float) -> RunStats:
+    endpoints = transport.stats().values()
+    return RunStats(
+        http_requests=sum(stats.http_requests for stats in endpoints),
+        rpc_calls=sum(stats.rpc_calls for stats in endpoints),
+        cache=cache.stats if cache is not None else None,
+        seconds=time.monotonic() - started,
+    )
+
+
+async def run_case(
+    options: TraceOptions,
+    labels: LabelStore,
+    *,
+    on_progress: ProgressCallback | None = None,
+    transport: Transport | None = None,
+) -> TraceOutcome:
+    """Crawl (or resume, or load) the case in ``options.out``."""
+    started = time.monotonic()
+    try:
+        options.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create output directory {options.out}: {exc.strerror}") from exc
+    own_transport = transport is None
+    active = transport or Transport()
+    try:
+        with (
+            Checkpoint(options.out / CHECKPOINT_FILE) as checkpoint,
+            _maybe_cache(options.cache_path) as cache,
+        ):
+            return await _run(options, labels, checkpoint, cache, active, on_progress, started)
+    except ChainMismatchError as exc:
+        if options.chain is None:
+            raise
+        raise InputError(
+            f"--chain {options.chain.name} expects chain id {exc.expected}, "
+            f"but the RPC endpoint serves chain id {exc.actual}"
+        ) from exc
+    finally:
+        if own_transport:
+            await active.close()
+
+
+async def _run(  # noqa: PLR0917 (the pieces run_case opened)
+    options: TraceOptions,
+    labels: LabelStore,
+    checkpoint: Checkpoint,
+    cache: ResponseCache | None,
+    transport: Transport,
+    on_progress: ProgressCallback | None,
+    started: float,
+) -> TraceOutcome:
+    notes: list[str] = []
+    fingerprint = options.fingerprint()
+    meta = checkpoint.meta()
+    resume = not options.restart and meta.get("fingerprint") == fingerprint
+    recorded = meta if not options.restart and "chain_id" in meta else {}
+    if meta.get("fingerprint") and not resume:
+        notes.append(
+            "the crawl starts over: --restart given"
+            if options.restart
+            else "the options differ from the ones this case was crawled with: the crawl "
+            "starts over on the recorded chain snapshot (answers come from the cache)"
+        )
+    source = JsonRpcSource.connect(
+        transport,
+        options.rpc_url,
+        limits=options.endpoint_limits,
+        expected_chain_id=options.chain.chain_id if options.chain else None,
+        trace_path=options.trace_path,
+        cache=cache,
+        confirmations=options.confirmations,
+    )
+    facts = await _run_facts(source, options, recorded if resume else _reusable(recorded), cache)
+    if not resume:
+        checkpoint.start_over({**facts, "fingerprint": fingerprint})
+    limits = replace(
+        options.limits, from_block=int(facts["from_block"]), to_block=int(facts["to_block"])
+    )
+    chain_id = int(facts["chain_id"])
+    path = TracePath(facts["trace_path"])
+    gap = facts.get("data_gap")
+
+    def progress(crawl_progress: CrawlProgress) -> None:
+        if on_progress is not None:
+            on_progress(crawl_progress, _stats(transport, cache, started))
+
+    crawler = Crawler(source, labels, limits, progress, checkpoint=checkpoint, data_gap=gap)
+    result = await crawler.crawl(options.seeds)
+    if result.resumed:
+        notes.append("resumed the crawl recorded in this case directory")
+    chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
+    return TraceOutcome(result, chain, path, gap, _stats(transport, cache, started), notes)
+
+
+def _reusable(recorded: dict[str, Any]) -> dict[str, Any]:
+    """Recorded facts a crawl with other options may still use: the chain snapshot."""
+    keep = ("chain_id", "head", "to_block", "trace_path", "data_gap")
+    return {name: recorded[name] for name in keep if name in recorded}
+
+
+async def _run_facts(
+    source: JsonRpcSource,
+    options: TraceOptions,
+    recorded: dict[str, Any],
+    cache: ResponseCache | None,
+) -> dict[str, Any]:
+    """Chain id, head, block window and trace path: recorded, given, or asked."""
+    # A recorded chain id or --chain is taken on trust (checked before the first request
+    # that goes out); otherwise asked.
+    if "chain_id" in recorded:
+        source.assume(chain_id=int(recorded["chain_id"]))
+    elif options.chain is not None:
+        source.assume(chain_id=options.chain.chain_id)
+    chain_id = await source.chain_id()
+    if recorded.get("head") is not None:
+        source.assume(head=int(recorded["head"]))
+    if "from_block" in recorded and "to_block" in recorded:
+        from_block, to_block = int(recorded["from_block"]), int(recorded["to_block"])
+    else:
+        from_block, to_block = await _block_window(source, options, recorded, cache)
+    path = await _trace_path(source, options, recorded, cache, chain_id)
+    gap: str | None = None
+    if path is TracePath.BLOCKS:
+        gap = recorded.get("data_gap") or "internal transfers missing: " + (
+            "--trace-path blocks reads native value from whole blocks only"
+            if options.trace_path is TracePath.BLOCKS
+            else source.missing_data_warning()
+        )
+    return {
+        "chain_id": chain_id,
+        "head": source.known_head,
+        "from_block": from_block,
+        "to_block": to_block,
+        "trace_path": path.value,
+        "data_gap": gap,
+    }
+
+
+async def _block_window(
+    source: JsonRpcSource,
+    options: TraceOptions,
+    recorded: dict[str, Any],
+    cache: ResponseCache | None,
+) -> tuple[int, int]:
+    """The first and last block to crawl. The head is only asked when needed: no last
+    block given (or recorded), a date window, or no cache to spare the request for."""
+    limits = options.limits
+    last_given = limits.to_block
+    if last_given is None and options.until is None and "to_block" in recorded:
+        last_given = int(recorded["to_block"])  # the recorded chain snapshot
+    head = source.known_head
+    need_head = last_given is None or options.since or options.until or cache is None
+    if need_head and head is None:
+        head = await source.head_block()
+    since_block: int | None = None
+    until_block: int | None = None
+    if head is not None and (options.since or options.until):
+        since_block, until_block = await blocks_for_window(
+            source, options.since, options.until, head
+        )
+    from_block = max(limits.from_block, since_block or 0)
+    candidates = [block for block in (last_given, until_block) if block is not None]
+    to_block = min(candidates) if candidates else head
+    assert to_block is not None  # the head was asked when nothing else gave a last block
+    if head is not None and to_block > head:
+        raise InputError(f"--to-block {to_block} is beyond the chain head {head}")
+    if to_block < from_block:
+        raise InputError(f"the block window is empty: from block {from_block} to {to_block}")
+    return from_block, to_block
+
+
+async def _trace_path(
+    source: JsonRpcSource,
+    options: TraceOptions,
+    recorded: dict[str, Any],
+    cache: ResponseCache | None,
+    chain_id: int,
+) -> TracePath:
+    """Forced, recorded in the case, remembered by the cache for this chain, or probed."""
+    if options.trace_path is not None:
+        return options.trace_path
+    known = recorded.get("trace_path")
+    if known is None and cache is not None:
+        known = cache.meta(f"trace_path/{chain_id}")
+    if known in {path.value for path in TracePath}:
+        path = TracePath(known)
+        source.assume(trace_path=path)
+        return path
+    return await source.trace_path()
+
+
+def unknown_chain(chain_id: int) -> Chain:
+    """An unregistered chain still works; only its native symbol and defaults are unknown."""
+    return Chain(
+        name=f"chain-{chain_id}",
+        chain_id=chain_id,
+        native_symbol="NATIVE",
+        wrapped_native=None,
+        explorer_chain_id=chain_id,
+        rpc_rps=10.0,
+        rpc_concurrency=8,
+        explorer_rps=3.0,
+        explorer_concurrency=2,
+    )
