@@ -528,8 +528,10 @@ class ExplorerSource:
             )
         status, message, result = body.get("status"), body.get("message"), body.get("result")
         if status in ("1", 1) and not isinstance(status, bool):
-            if isinstance(message, str) and "invalid api key" in message.lower():
-                self._warn_keyless()  # accepted, but at the keyless crawl rate
+            # Etherscan v1 answered keyless calls "OK-Missing/Invalid API Key, rate limit of
+            # 1/5sec applied": accepted, but at a crawl.
+            if classify_status_zero(message, None) is StatusZero.INVALID_KEY:
+                self._warn_keyless()
             return result
         if status not in ("0", 0) or isinstance(status, bool):
             raise ResponseFormatError(f"{self.endpoint.where} sent status {_shown(status)}")
