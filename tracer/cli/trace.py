@@ -36,7 +36,7 @@ from tracer.labels.store import LabelStore
 from tracer.reports.json_report import build_report
 from tracer.sources.jsonrpc import TracePath
 from tracer.sources.rpcclient import JsonRpcClient
-from tracer.sources.transport import EndpointLimits, Transport
+from tracer.sources.transport import EndpointLimits, RetryPolicy, Transport
 from tracer.types import NATIVE_TOKEN, Address, parse_address
 
 _stderr = Console(stderr=True)
@@ -387,10 +387,14 @@ async def _all_chain_targets(rpc_url: str) -> list[tuple[Chain, str]]:
     return targets
 
 
+# A probe is a quick question: a dead endpoint is reported in seconds, not waited out.
+_PROBE_RETRIES = RetryPolicy(max_attempts=3)
+
+
 async def _probe_all(
     targets: list[tuple[Chain, str]], seeds: tuple[Address, ...]
 ) -> dict[Address, list[ChainActivity]]:
-    async with Transport() as transport:
+    async with Transport(retry=_PROBE_RETRIES) as transport:
         clients = [(chain, JsonRpcClient(transport, url)) for chain, url in targets]
         results: dict[Address, list[ChainActivity]] = {}
         for seed in seeds:
@@ -456,8 +460,8 @@ def _write_case(out: Path, transfers: pl.DataFrame, report: dict[str, Any]) -> N
 def _print_notes(outcome: TraceOutcome) -> None:
     for note in outcome.notes:
         _stderr.print(f"note: {escape(note)}")
-    if outcome.data_gap:
-        _stderr.print(f"[yellow]warning:[/yellow] {escape(outcome.data_gap)}")
+    if outcome.data_gap and not outcome.probed:  # a probe has logged it already
+        _stderr.print(f"warning: {escape(outcome.data_gap)}")
 
 
 def _print_summary(report: dict[str, Any], out: Path, stats: RunStats) -> None:

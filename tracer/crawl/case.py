@@ -100,6 +100,7 @@ class TraceOutcome:
     data_gap: str | None
     stats: RunStats
     notes: list[str]
+    probed: bool = False  # the trace path was probed in this run (and any gap logged)
 
 
 ProgressCallback = Callable[[CrawlProgress, RunStats], None]
@@ -199,6 +200,7 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         confirmations=options.confirmations,
     )
     facts = await _run_facts(source, options, recorded if resume else _reusable(recorded), cache)
+    probed = bool(facts.pop("probed"))
     if not resume:
         checkpoint.start_over({**facts, "fingerprint": fingerprint})
     limits = replace(
@@ -214,10 +216,13 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
 
     crawler = Crawler(source, labels, limits, progress, checkpoint=checkpoint, data_gap=gap)
     result = await crawler.crawl(options.seeds)
-    if result.resumed:
-        notes.append("resumed the crawl recorded in this case directory")
+    if resume and meta.get("crawl_done"):
+        notes.append("loaded the finished crawl recorded in this case directory")
+    elif result.resumed:
+        notes.append("resumed the interrupted crawl recorded in this case directory")
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
-    return TraceOutcome(result, chain, path, gap, _stats(transport, cache, started), notes)
+    stats = _stats(transport, cache, started)
+    return TraceOutcome(result, chain, path, gap, stats, notes, probed=probed)
 
 
 def _reusable(recorded: dict[str, Any]) -> dict[str, Any]:
@@ -246,6 +251,7 @@ async def _run_facts(
         from_block, to_block = int(recorded["from_block"]), int(recorded["to_block"])
     else:
         from_block, to_block = await _block_window(source, options, recorded, cache)
+    probes_before = source.probed
     path = await _trace_path(source, options, recorded, cache, chain_id)
     gap: str | None = None
     if path is TracePath.BLOCKS:
@@ -261,6 +267,7 @@ async def _run_facts(
         "to_block": to_block,
         "trace_path": path.value,
         "data_gap": gap,
+        "probed": source.probed and not probes_before,
     }
 
 

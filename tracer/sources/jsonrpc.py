@@ -258,6 +258,11 @@ class JsonRpcSource:
         return self._known_head
 
     @property
+    def probed(self) -> bool:
+        """Whether the capabilities were probed (and a missing trace API logged)."""
+        return self._capabilities is not None
+
+    @property
     def cache_stats(self) -> CacheStats | None:
         return self.cache.stats if self.cache is not None else None
 
