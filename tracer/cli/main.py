@@ -11,7 +11,7 @@ import sys
 import typer
 
 from tracer import __version__
-from tracer.cli import trace
+from tracer.cli import labels, screen, trace
 from tracer.errors import TracerError
 
 app = typer.Typer(
@@ -22,6 +22,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command(name="trace", no_args_is_help=True)(trace.trace)
+app.command(name="screen", no_args_is_help=True)(screen.screen_command)
+app.add_typer(labels.app, name="labels")
 
 
 def _version_callback(value: bool) -> None:

@@ -32,7 +32,7 @@ from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
 from tracer.errors import InputError, SourceError
-from tracer.labels.store import LabelStore
+from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.reports.json_report import build_report
 from tracer.sources.jsonrpc import TracePath
 from tracer.sources.rpcclient import JsonRpcClient
@@ -62,10 +62,17 @@ def trace(
         list[Path] | None,
         typer.Option(
             "--labels",
-            help="Label file (CSV: address,name,category[,source,date,confidence,chain_id]). "
-            "Repeat for several.",
+            help="Label file: CSV (address,name,category[,entity,chain,source,date,confidence]) "
+            "or a YAML pack, read after the shipped packs. Repeat for several.",
         ),
     ] = None,
+    no_default_labels: Annotated[
+        bool,
+        typer.Option(
+            "--no-default-labels",
+            help="Do not load the curated label packs shipped in configs/labels/.",
+        ),
+    ] = False,
     out: Annotated[
         Path,
         typer.Option(
@@ -190,7 +197,7 @@ def trace(
     a finished case answers from DIR's cache without a single request.
     """
     parsed_seeds = tuple(dict.fromkeys(parse_address(seed) for seed in seeds))
-    label_paths = list(labels or [])
+    label_paths = [*([] if no_default_labels else default_pack_paths()), *(labels or [])]
     label_store = LabelStore.from_files(label_paths)
     selected_chain = chain_by_name(chain) if chain else None
     if to_block is not None and to_block < from_block:

@@ -414,7 +414,7 @@ def _tornado(label: Label) -> Label:
         category=Category.MIXER if mixing else Category.OTHER,
         entity="Tornado Cash",
         delisted=TORNADO_DELISTED,
-        designation=f"SDN List (entry TORNADO CASH); delisted {TORNADO_DELISTED}",
+        designation="SDN List (entry TORNADO CASH)",
     )
 
 

@@ -8,6 +8,7 @@ from tracer import __version__
 from tracer.crawl.crawler import CoverageStatus, CrawlResult
 from tracer.labels.store import LabelStore
 from tracer.reports.summary import LabelledFlow, counts_by_kind, flows_into_labelled
+from tracer.screening.exposure import exposure_json, sanctions_exposure
 from tracer.types import Address
 
 REPORT_FORMAT_VERSION = 1
@@ -36,6 +37,11 @@ def build_report(
         "mixer_links": [],
         "findings": [],
         "labelled_flows": [_flow_json(flow) for flow in flows],
+        "sanctions_exposure": exposure_json(
+            sanctions_exposure(
+                crawl.transfers, labels.for_chain(chain_id), native_symbol=native_symbol
+            )
+        ),
         "coverage": {
             "addresses": len(statuses),
             "complete": statuses.count(CoverageStatus.COMPLETE),

@@ -1,0 +1,1 @@
+"""Sanctions screening: single addresses against the label store, and exposure in traces."""
