@@ -229,12 +229,14 @@ def _entries(
     counterparties: dict[str, set[str]] = defaultdict(set)
     transactions: dict[str, dict[str, None]] = defaultdict(dict)
     parents: dict[str, set[str]] = defaultdict(set)
-    for row in exposed.iter_rows(named=True):
-        target, other = row[far], row[near]
-        totals[target][(row["token_address"], row["token_id"])] += int(row["value_raw"])
-        meta.setdefault(row["token_address"], (row["token_symbol"], row["token_decimals"]))
+    columns = (far, near, "token_address", "token_id", "value_raw", "transaction_hash")
+    for target, other, token, token_id, raw, tx_hash, symbol, decimals in exposed.select(
+        *columns, "token_symbol", "token_decimals"
+    ).iter_rows():
+        totals[target][(token, token_id)] += int(raw)  # exact: value_raw is a uint256 string
+        meta.setdefault(token, (symbol, decimals))
         counterparties[target].add(other)
-        transactions[target][row["transaction_hash"]] = None
+        transactions[target][tx_hash] = None
         parents[target].add(other)
     sources = _sources(reach.hops, parents, sanctioned)
     entries = []
