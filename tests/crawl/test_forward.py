@@ -1,17 +1,22 @@
 """Which outflows are followed: unknown success (Otterscan's internal operations) yes, known
-failure no; on a real anvil with a deposit forwarder and a reverted mixer deposit."""
+failure no; on a real anvil with a deposit forwarder and a reverted mixer deposit. And an
+address whose answers the node could not give in full is never reported complete."""
 
 from __future__ import annotations
+
+import gzip
+from pathlib import Path
 
 import polars as pl
 import pytest
 
+from tests.crawl.activity import GENESIS, build_tree
 from tests.crawl.conftest import UNLIMITED
 from tracer.crawl.crawler import CoverageStatus, Crawler, CrawlLimits
 from tracer.labels.store import LabelStore
 from tracer.sources.jsonrpc import JsonRpcSource, TracePath
 from tracer.sources.transport import Transport
-from tracer.testbed.anvil import AnvilNode
+from tracer.testbed.anvil import AnvilNode, AnvilOptions
 from tracer.testbed.chain import Chain, Tx
 from tracer.types import Address
 
@@ -54,3 +59,32 @@ async def test_unknown_success_is_followed_and_known_failure_is_not(
     # The reverted deposit is kept and flagged, and the pool is not followed.
     reverted = table.filter(pl.col("transaction_hash") == failed.transaction_hash)
     assert reverted["tx_succeeded"].to_list() == [False]
+
+
+async def test_an_address_whose_answers_could_not_be_read_is_not_complete(
+    tmp_path: Path, transport: Transport
+) -> None:
+    # A chain loaded from a state dump has its blocks but not the states to re-execute them:
+    # anvil answers debug_traceBlockByNumber with an error entry per transaction.
+    with AnvilNode(AnvilOptions.for_bulk(genesis_timestamp=GENESIS)) as node:
+        tree = build_tree(node, depth=1, padding=0)
+        # anvil_dumpState answers gzipped JSON in hex; --load-state reads the plain JSON.
+        dumped = node.request("anvil_dumpState", [])
+        (tmp_path / "state.json").write_bytes(gzip.decompress(bytes.fromhex(dumped[2:])))
+    with AnvilNode(AnvilOptions(extra_args=("--load-state", str(tmp_path / "state.json")))) as node:
+        source = JsonRpcSource.connect(
+            transport, node.url, limits=UNLIMITED, trace_path=TracePath.CALL_TRACER
+        )
+        result = await Crawler(source, LabelStore(), CrawlLimits(to_block=tree.head)).crawl(
+            [tree.seed]
+        )
+    [entry] = result.coverage.values()
+    assert (entry.address, entry.status, entry.transfers) == (
+        tree.seed,
+        CoverageStatus.TRUNCATED,
+        0,
+    )
+    # Every transaction of the four blocks: the seed's range covers them all.
+    assert entry.reason == (
+        "the node's answers had unreadable entries (8 incomplete): transfers may be missing"
+    )

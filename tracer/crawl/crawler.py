@@ -40,7 +40,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol, runtime_checkable
 
 import polars as pl
 
@@ -54,6 +54,7 @@ from tracer.errors import (
     TransientSourceError,
 )
 from tracer.labels.store import LabelStore
+from tracer.transfers.from_rpc import SkipReason
 from tracer.transfers.schema import canonicalise, empty_transfers
 from tracer.types import Address
 
@@ -66,6 +67,27 @@ class TransferSource(Protocol):
     async def transfers_for_address(
         self, address: Address, from_block: int, to_block: int
     ) -> pl.DataFrame: ...
+
+
+@runtime_checkable
+class SkipReportingSource(Protocol):
+    """A source that also says what it could not read in its answers for one query."""
+
+    async def transfers_with_skips(
+        self, address: Address, from_block: int, to_block: int
+    ) -> tuple[pl.DataFrame, Mapping[SkipReason, int]]: ...
+
+
+# Skipped items that may have been real transfers: an address whose answers had any is not
+# complete. (Removed and pending logs, duplicates and non-standard events are not losses.)
+GAP_REASONS: Final = frozenset(
+    {
+        SkipReason.MALFORMED,
+        SkipReason.INCOMPLETE,
+        SkipReason.UNKNOWN_RECIPIENT,
+        SkipReason.UNSUPPORTED,
+    }
+)
 
 
 class CoverageStatus(StrEnum):
@@ -146,6 +168,7 @@ class CrawlProgress:
 
 
 ProgressCallback = Callable[[CrawlProgress], None]
+_Fetched = tuple[pl.DataFrame, dict[SkipReason, int]]
 
 # Failures of the endpoint rather than of one address's queries: they stop the crawl.
 _FATAL: tuple[type[SourceError], ...] = (
@@ -214,7 +237,7 @@ class Crawler:
                 self._discover(seed, 0, limits.from_block, seed=True)
             self._select()
             self._commit()
-        running: dict[int, asyncio.Task[pl.DataFrame | SourceError]] = {}
+        running: dict[int, asyncio.Task[_Fetched | SourceError]] = {}
         try:
             for task in self._inflight:
                 running[task.seq] = asyncio.create_task(self._fetch(task))
@@ -249,17 +272,24 @@ class Crawler:
 
     # -- one address ---------------------------------------------------------------------
 
-    async def _fetch(self, task: Task) -> pl.DataFrame | SourceError:
+    async def _fetch(self, task: Task) -> _Fetched | SourceError:
+        source = self._source
         try:
-            return await self._source.transfers_for_address(
+            if isinstance(source, SkipReportingSource):
+                frame, skipped = await source.transfers_with_skips(
+                    task.address, task.from_block, task.range_end
+                )
+                return frame, dict(skipped)
+            frame = await source.transfers_for_address(
                 task.address, task.from_block, task.range_end
             )
+            return frame, {}
         except SourceError as exc:
             if isinstance(exc, _FATAL):
                 raise
             return exc
 
-    def _apply(self, task: Task, outcome: pl.DataFrame | SourceError) -> None:
+    def _apply(self, task: Task, outcome: _Fetched | SourceError) -> None:
         """Record what one fetch found and queue the recipients of traced value."""
         address, limits = task.address, self._limits
         if isinstance(outcome, SourceError):
@@ -267,8 +297,15 @@ class Crawler:
                 address, task.hop, task.from_block, CoverageStatus.FAILED, str(outcome), 0
             )
             return
-        frame = outcome
+        frame, skipped = outcome
         status, reasons = CoverageStatus.COMPLETE, []
+        lost = {reason: n for reason, n in sorted(skipped.items()) if reason in GAP_REASONS}
+        if lost:
+            status = CoverageStatus.TRUNCATED
+            shown = ", ".join(f"{n} {reason.value}" for reason, n in lost.items())
+            reasons.append(
+                f"the node's answers had unreadable entries ({shown}): transfers may be missing"
+            )
         if frame.height > limits.max_transfers_per_address:
             status = CoverageStatus.TRUNCATED
             reasons.append(

@@ -406,11 +406,19 @@ class JsonRpcSource:
     ) -> pl.DataFrame:
         """Every transfer from or to ``address`` in blocks ``from_block..to_block`` (inclusive),
         as a canonical table in the transfer schema."""
+        frame, _skipped = await self.transfers_with_skips(address, from_block, to_block)
+        return frame
+
+    async def transfers_with_skips(
+        self, address: Address | str, from_block: int, to_block: int
+    ) -> tuple[pl.DataFrame, dict[from_rpc.SkipReason, int]]:
+        """:meth:`transfers_for_address`, and what the normalisers skipped in the answers
+        for this query (so a crawl can tell an address whose data came back incomplete)."""
         wanted = parse_address(address)
         if from_block < 0:
             raise ValueError(f"invalid block range {from_block}..{to_block}")
         if to_block < from_block:
-            return empty_transfers()  # an empty range: nothing to ask for
+            return empty_transfers(), {}  # an empty range: nothing to ask for
         chain_id = await self.chain_id()
         path = await self.trace_path()
         value_steps = {
@@ -427,18 +435,24 @@ class JsonRpcSource:
         )
         steps = [*token_steps, *native_steps]
         # First pass without context, only to learn which transactions and blocks matter.
-        draft = _touching(from_rpc.merge(step({}, {}) for step in steps).transfers, wanted)
+        first = from_rpc.merge(step({}, {}) for step in steps)
+        draft = _touching(first.transfers, wanted)
         if draft.height == 0:
-            return empty_transfers()
+            return empty_transfers(), self._count_skips(first.skipped)
         times_task = self._block_times(draft["block_number"].unique().sort().to_list())
         receipts_task = self._receipts(draft["transaction_hash"].unique().sort().to_list())
         context = await gather_all([times_task, receipts_task])
         block_times = cast(dict[int, int], context[0])
         receipts = cast(dict[str, ReceiptFacts], context[1])
         result = from_rpc.merge(step(block_times, receipts) for step in steps)
-        for reason, count in result.skipped.items():
+        return _touching(result.transfers, wanted), self._count_skips(result.skipped)
+
+    def _count_skips(
+        self, skipped: Mapping[from_rpc.SkipReason, int]
+    ) -> dict[from_rpc.SkipReason, int]:
+        for reason, count in skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
-        return _touching(result.transfers, wanted)
+        return dict(skipped)
 
     # -- tokens ---------------------------------------------------------------------------
 
