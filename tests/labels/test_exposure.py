@@ -20,11 +20,13 @@ from typing import Any
 
 import polars as pl
 
+from tracer.crawl.crawler import CrawlResult
 from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
+from tracer.reports.json_report import build_report
 from tracer.screening.exposure import Direction, exposure_json, sanctions_exposure
 from tracer.transfers.schema import transfers_from_rows
-from tracer.types import NATIVE_TOKEN
+from tracer.types import NATIVE_TOKEN, Address
 
 ETH = 10**18
 NAMES = ["S", "M", "A", "B", "C", "D", "E", "X", "Y", "F", "P", "Q", "R", "U"]
@@ -213,3 +215,28 @@ def test_no_sanctioned_address_no_exposure() -> None:
     assert (result.sanctioned, result.forward, result.backward) == ((), (), ())
     empty = sanctions_exposure(TABLE.head(0), STORE)
     assert exposure_json(empty)["forward"] == []
+
+
+def test_report_json_carries_the_exposure_for_the_traced_chain() -> None:
+    bsc_only = Label(M, "BSC router", Category.DEX, "bscscan", chain_id=56)
+    store = LabelStore([*STORE.all_labels(), bsc_only])
+    report = build_report(
+        chain_id=1,
+        native_symbol="ETH",
+        seeds=[Address(S)],
+        crawl=CrawlResult(transfers=TABLE, head_block=60),
+        labels=store,
+    )
+    # M's label is for another chain: on Ethereum it is no service, so exposure passes it.
+    assert report["sanctions_exposure"] == exposure_json(sanctions_exposure(TABLE, STORE))
+    on_bsc = build_report(
+        chain_id=56,
+        native_symbol="BNB",
+        seeds=[Address(S)],
+        crawl=CrawlResult(transfers=TABLE, head_block=60),
+        labels=store,
+    )
+    forward = {e["address"]: e for e in on_bsc["sanctions_exposure"]["forward"]}
+    assert forward[M]["category"] == "dex"
+    assert forward[A]["first_block"] == 10  # M is a stop on BSC
+    assert forward[A]["amounts"][1]["asset"] == "BNB"
