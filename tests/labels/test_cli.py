@@ -190,3 +190,24 @@ def test_the_readme_pack_example_loads(tmp_path: Path) -> None:
         "2025-02-26",
     )
     assert (second.network, second.category) == (Network.BITCOIN, Category.EXCHANGE)
+
+
+def test_import_reports_unknown_categories(tmp_path: Path) -> None:
+    source = data_path("eth-labels-dawsbot", "gnosis")
+    out = tmp_path / "gnosis.yaml"
+    result = tracer_cli(
+        "labels", "import", "eth-labels", str(source), "--out", str(out), "--date", "2024-06-17"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == (
+        "gnosis: 339 entries -> 339 labels, 0 rejected, 0 duplicates"
+    )
+    assert result.stderr.splitlines() == [
+        "  unknown categories, imported as 'other': contract-deployer (62), hop-protocol (24), "
+        "gnosis (11), aura-finance (10), cow-protocol (6), mev-protection (5), "
+        "jarvis-network (3), aave (2), bitfinex (2), defi (2)"
+    ]
+    bad = tracer_cli(
+        "labels", "import", "eth-labels", str(source), "--out", str(out), "--category", "bridg"
+    )
+    one_line_error(bad, 2, "unknown category 'bridg'; did you mean 'bridge'?")
