@@ -51,7 +51,12 @@ format: $(STAMPS)/venv  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(ENV)  ## run the benchmarks (slow; figures go in benchmarks/README.md)
+# Benchmark-only packages (cryo, pyarrow), on top of the test environment.
+$(STAMPS)/bench: $(STAMPS)/venv requirements-bench.lock | $(STAMPS)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements-bench.lock
+	touch $@
+
+bench: $(ENV) $(STAMPS)/bench  ## run the benchmarks (slow; figures go in benchmarks/README.md)
 	$(BIN)/python -m benchmarks.run_all
 
 lock:  ## re-resolve requirements.lock from pyproject.toml in a scratch venv
