@@ -7,9 +7,9 @@ history is complete, truncated (and why) or failed (and why), so a report never 
 partial crawl off as a complete one.
 
 **Forward in time.** An outflow is followed when it happened at or after the block where
-traced value arrived, moved a non-zero amount at or above the minimum for its asset, and did
-not *known* to fail: ``tx_succeeded`` false is not followed, but null (success unknown, as
-for Otterscan's internal operations) is, because dropping it would silently lose value.
+traced value arrived, moved a non-zero amount at or above the minimum for its asset, and is
+not *known* to have failed: ``tx_succeeded`` false is not followed, but null (success unknown,
+as for Otterscan's internal operations) is, because dropping it would silently lose value.
 
 **Where it stops.** Labelled services (exchanges, OTC desks, DEXes, bridges, mixers) are not
 fetched or expanded: the transfers into them are in their senders' histories, and their own
