@@ -19,6 +19,7 @@ from collections.abc import Sequence
 BENCHMARKS = (
     "build_scenario",  # scenario build time and anvil memory (testbed)
     "explorer_rate",  # explorer source against a rate-limited explorer
+    "labels",  # loading label packs, labelling tables, screening, exposure
     "crawl",  # tracer's crawl vs. cryo; warm-cache re-run; peak memory
 )
 
