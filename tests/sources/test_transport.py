@@ -251,6 +251,12 @@ async def test_non_idempotent_calls_are_sent_once(
     with pytest.raises(TransientSourceError):
         await client.call("eth_sendTransaction", [tx])
     assert len(proxy.records) == 1
+    # anvil mines asynchronously after accepting a transaction: wait for the block, then
+    # check that exactly one transaction went through.
+    deadline = time.monotonic() + 10
+    while anvil.request("eth_getTransactionCount", [sender, "latest"]) == "0x0":
+        assert time.monotonic() < deadline, "the forwarded transaction was never mined"
+        await asyncio.sleep(0.02)
     assert anvil.request("eth_getTransactionCount", [sender, "latest"]) == "0x1"
     proxy.schedule = [Fault.LIMIT]
     with pytest.raises(RateLimitedError):
