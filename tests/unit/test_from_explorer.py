@@ -22,8 +22,9 @@ from tracer.transfers.from_explorer import (
     trace_address_from_trace_id,
     transfers_from_explorer,
 )
-from tracer.transfers.from_rpc import Normalised, SkipReason
+from tracer.transfers.from_rpc import Normalised
 from tracer.transfers.schema import validate
+from tracer.transfers.untrusted import SkipReason
 from tracer.types import NATIVE_TOKEN, to_checksum_address
 
 TOKEN = "0x" + "70" * 20

@@ -54,8 +54,8 @@ from tracer.errors import (
     TransientSourceError,
 )
 from tracer.labels.store import LabelStore
-from tracer.transfers.from_rpc import SkipReason
 from tracer.transfers.schema import canonicalise, empty_transfers
+from tracer.transfers.untrusted import SkipReason
 from tracer.types import Address
 
 

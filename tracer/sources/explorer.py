@@ -59,6 +59,7 @@ from tracer.sources.transport import Endpoint, EndpointLimits, Transport, gather
 from tracer.transfers import from_explorer, from_rpc
 from tracer.transfers.from_explorer import ExplorerAction
 from tracer.transfers.schema import empty_transfers
+from tracer.transfers.untrusted import SkipReason
 from tracer.types import Address, parse_address
 
 log = logging.getLogger(__name__)
@@ -249,7 +250,7 @@ class ExplorerSource:
         )
         self._warned_keyless = False
         # What the normalisers skipped, summed over the run (for coverage reports).
-        self.skipped: dict[from_rpc.SkipReason, int] = {}
+        self.skipped: dict[SkipReason, int] = {}
         self.coverage_gaps: list[CoverageGap] = []
 
     def __repr__(self) -> str:

@@ -76,6 +76,7 @@ from tracer.transfers.topics import (
     TRANSFER_SINGLE_TOPIC,
     TRANSFER_TOPIC,
 )
+from tracer.transfers.untrusted import SkipReason
 from tracer.types import Address, parse_address
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class JsonRpcSource:
         self._assumed_path: TracePath | None = None
         self._windows_loaded = False
         # What the normalisers skipped, summed over the run (for coverage reports).
-        self.skipped: dict[from_rpc.SkipReason, int] = {}
+        self.skipped: dict[SkipReason, int] = {}
 
     @classmethod
     def connect(
@@ -411,7 +412,7 @@ class JsonRpcSource:
 
     async def transfers_with_skips(
         self, address: Address | str, from_block: int, to_block: int
-    ) -> tuple[pl.DataFrame, dict[from_rpc.SkipReason, int]]:
+    ) -> tuple[pl.DataFrame, dict[SkipReason, int]]:
         """:meth:`transfers_for_address`, and what the normalisers skipped in the answers
         for this query (so a crawl can tell an address whose data came back incomplete)."""
         wanted = parse_address(address)
@@ -447,9 +448,7 @@ class JsonRpcSource:
         result = from_rpc.merge(step(block_times, receipts) for step in steps)
         return _touching(result.transfers, wanted), self._count_skips(result.skipped)
 
-    def _count_skips(
-        self, skipped: Mapping[from_rpc.SkipReason, int]
-    ) -> dict[from_rpc.SkipReason, int]:
+    def _count_skips(self, skipped: Mapping[SkipReason, int]) -> dict[SkipReason, int]:
         for reason, count in skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
         return dict(skipped)

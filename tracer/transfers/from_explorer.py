@@ -4,7 +4,7 @@ Nothing here awaits or touches the network. Callers pass the ``result`` lists of
 ``module=account`` answers (Etherscan v2, or Blockscout's compatible API) and get a
 :class:`~tracer.transfers.from_rpc.Normalised` back: a canonical table plus skip counts.
 Explorer answers are untrusted input: every field a row depends on is validated, and a record
-that cannot be read is skipped and counted under a :class:`~tracer.transfers.from_rpc.SkipReason`,
+that cannot be read is skipped and counted under a :class:`~tracer.transfers.SkipReason`,
 never guessed at. Fields a row merely carries along (gas price, symbol, decimals, time) become
 null when unreadable.
 
@@ -51,10 +51,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final
 
-from tracer.errors import InvalidAddressError, InvalidTxHashError
-from tracer.transfers.from_rpc import NATIVE_DECIMALS, Normalised, SkipReason
+from tracer.transfers.from_rpc import NATIVE_DECIMALS, Normalised
 from tracer.transfers.schema import TransferKind, canonicalise, scaled_value, transfers_from_rows
-from tracer.types import NATIVE_TOKEN, parse_address, parse_tx_hash
+from tracer.transfers.untrusted import (
+    SkipError,
+    SkipReason,
+    address_field,
+    show,
+    tx_hash_field,
+)
+from tracer.types import NATIVE_TOKEN
 
 __all__ = [
     "BLOCKSCOUT_POSITION_PREFIX",
@@ -111,7 +117,7 @@ def trace_address_from_trace_id(trace_id: str) -> str | None:
     if trace_id == "":
         return None
     if not _TRACE_ID_RE.fullmatch(trace_id):
-        raise ValueError(f"traceId is not a call path: {_show(trace_id)}")
+        raise ValueError(f"traceId is not a call path: {show(trace_id)}")
     return ",".join(str(int(part)) for part in trace_id.split("_"))
 
 
@@ -180,37 +186,25 @@ def transfers_from_explorer(
                 _internal_row(builder, record, key)
             else:
                 _token_row(builder, record, _TOKEN_KINDS[kind], key)
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
     return builder.result()
 
 
 # --------------------------------------------------------------------------------------------
-# Validation: each helper returns a clean value or raises _SkipError.
-
-
-class _SkipError(Exception):
-    def __init__(self, reason: SkipReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-def _show(raw: object) -> str:
-    text = repr(raw)
-    return text if len(text) <= 48 else text[:45] + "..."
+# Validation: each helper returns a clean value or raises SkipError.
 
 
 def _object(raw: object) -> Mapping[str, Any]:
     if isinstance(raw, Mapping):
         return raw
-    raise _SkipError(SkipReason.MALFORMED, f"record is not a JSON object: {_show(raw)}")
+    raise SkipError(SkipReason.MALFORMED, f"record is not a JSON object: {show(raw)}")
 
 
 def _required(record: Mapping[str, Any], key: str) -> object:
     value = record.get(key)
     if value is None:
-        raise _SkipError(SkipReason.INCOMPLETE, f"record has no {key!r}: {_show(record)}")
+        raise SkipError(SkipReason.INCOMPLETE, f"record has no {key!r}: {show(record)}")
     return value
 
 
@@ -222,44 +216,26 @@ def _decimal(raw: object, what: str, maximum: int = UINT256_MAX) -> int:
     elif isinstance(raw, int) and not isinstance(raw, bool):
         value = raw
     if value is None or not 0 <= value <= maximum:
-        raise _SkipError(SkipReason.MALFORMED, f"{what} is not a decimal quantity: {_show(raw)}")
+        raise SkipError(SkipReason.MALFORMED, f"{what} is not a decimal quantity: {show(raw)}")
     return value
 
 
 def _optional_decimal(raw: object, maximum: int = UINT256_MAX) -> int | None:
     try:
         return None if raw is None or raw == "" else _decimal(raw, "", maximum)
-    except _SkipError:
+    except SkipError:
         return None
-
-
-def _address(raw: object, what: str) -> str:
-    if isinstance(raw, str):
-        try:
-            return parse_address(raw)
-        except InvalidAddressError:
-            pass
-    raise _SkipError(SkipReason.MALFORMED, f"{what} is not an address: {_show(raw)}")
 
 
 def _optional_address(raw: object, what: str) -> str | None:
     """Explorers write an absent address (a creation's ``to``) as the empty string."""
-    return None if raw is None or raw == "" else _address(raw, what)
-
-
-def _tx_hash(raw: object) -> str:
-    if isinstance(raw, str):
-        try:
-            return parse_tx_hash(raw)
-        except InvalidTxHashError:
-            pass
-    raise _SkipError(SkipReason.MALFORMED, f"transaction hash is malformed: {_show(raw)}")
+    return None if raw is None or raw == "" else address_field(raw, what)
 
 
 def _optional_tx_hash(raw: object) -> str | None:
     try:
-        return _tx_hash(raw)
-    except _SkipError:
+        return tx_hash_field(raw)
+    except SkipError:
         return None
 
 
@@ -344,7 +320,7 @@ class _Builder:
         self._skipped: Counter[SkipReason] = Counter()
         self._samples: dict[SkipReason, list[str]] = {}
 
-    def skip(self, error: _SkipError) -> None:
+    def skip(self, error: SkipError) -> None:
         self._skipped[error.reason] += 1
         examples = self._samples.setdefault(error.reason, [])
         if len(examples) < _SAMPLES_PER_REASON:
@@ -365,13 +341,13 @@ class _Builder:
             total = existing.value + row.value
             if total > UINT256_MAX:
                 self.skip(
-                    _SkipError(SkipReason.BAD_DATA, f"{row.tx_hash}: ERC-1155 amounts overflow")
+                    SkipError(SkipReason.BAD_DATA, f"{row.tx_hash}: ERC-1155 amounts overflow")
                 )
                 return
             existing.value = total
             return
         where = row.log_index if row.log_index is not None else row.trace_address
-        self.skip(_SkipError(SkipReason.DUPLICATE, f"{row.kind} {row.tx_hash} at {where} twice"))
+        self.skip(SkipError(SkipReason.DUPLICATE, f"{row.kind} {row.tx_hash} at {where} twice"))
 
     def result(self) -> Normalised:
         rows = [
@@ -407,17 +383,17 @@ class _Builder:
 
 
 def _transaction_row(builder: _Builder, record: Mapping[str, Any], key: str | None) -> None:
-    tx_hash = _tx_hash(_required(record, "hash"))
+    tx_hash = tx_hash_field(_required(record, "hash"))
     block_number = _decimal(_required(record, "blockNumber"), "blockNumber", _INT64_MAX)
     value = _decimal(_required(record, "value"), "value")
     if value == 0:
         return
-    sender = _address(_required(record, "from"), "from")
+    sender = address_field(_required(record, "from"), "from")
     recipient = _optional_address(record.get("to"), "to")
     if recipient is None:  # a contract creation: the value goes to the new contract
         recipient = _optional_address(record.get("contractAddress"), "contractAddress")
         if recipient is None:
-            raise _SkipError(
+            raise SkipError(
                 SkipReason.UNKNOWN_RECIPIENT, f"creation {tx_hash}: contract address unknown"
             )
     builder.add(
@@ -449,7 +425,7 @@ def _transaction_row(builder: _Builder, record: Mapping[str, Any], key: str | No
 def _internal_hash(record: Mapping[str, Any]) -> str:
     # Etherscan names the transaction "hash", Blockscout "transactionHash".
     raw = record.get("hash")
-    return _tx_hash(raw if raw is not None else _required(record, "transactionHash"))
+    return tx_hash_field(raw if raw is not None else _required(record, "transactionHash"))
 
 
 def _internal_position(record: Mapping[str, Any], tx_hash: str) -> str | None:
@@ -457,14 +433,14 @@ def _internal_position(record: Mapping[str, Any], tx_hash: str) -> str | None:
     trace_id = record.get("traceId")
     if trace_id is not None:
         if not isinstance(trace_id, str):
-            raise _SkipError(SkipReason.MALFORMED, f"{tx_hash}: traceId {_show(trace_id)}")
+            raise SkipError(SkipReason.MALFORMED, f"{tx_hash}: traceId {show(trace_id)}")
         try:
             return trace_address_from_trace_id(trace_id)
         except ValueError as exc:
-            raise _SkipError(SkipReason.MALFORMED, f"{tx_hash}: {exc}") from None
+            raise SkipError(SkipReason.MALFORMED, f"{tx_hash}: {exc}") from None
     index = record.get("index")
     if index is None:
-        raise _SkipError(SkipReason.INCOMPLETE, f"{tx_hash}: internal record without position")
+        raise SkipError(SkipReason.INCOMPLETE, f"{tx_hash}: internal record without position")
     position = _decimal(index, "index", _INT64_MAX)
     return None if position == 0 else f"{BLOCKSCOUT_POSITION_PREFIX}{position}"
 
@@ -478,7 +454,7 @@ def _errored_calls(records: Iterable[object]) -> frozenset[tuple[str, str | None
         try:
             tx_hash = _internal_hash(raw)
             errored.add((tx_hash, _internal_position(raw, tx_hash)))
-        except _SkipError:
+        except SkipError:
             continue  # counted when the record itself is read
     return frozenset(errored)
 
@@ -497,7 +473,7 @@ def _internal_row(builder: _Builder, record: Mapping[str, Any], key: str | None)
     kind = record.get("type")
     call_type = record.get("callType")
     if not isinstance(kind, str):
-        raise _SkipError(SkipReason.MALFORMED, f"{tx_hash}: internal type {_show(kind)}")
+        raise SkipError(SkipReason.MALFORMED, f"{tx_hash}: internal type {show(kind)}")
     kind = kind.lower()
     if kind in _VALUELESS_CALLS or (
         isinstance(call_type, str) and call_type.lower() in _VALUELESS_CALLS
@@ -506,23 +482,23 @@ def _internal_row(builder: _Builder, record: Mapping[str, Any], key: str | None)
     if kind == "reward":
         return  # issuance, not a transfer between addresses
     if kind not in _CREATES and kind not in _SELFDESTRUCTS and kind != "call":
-        raise _SkipError(SkipReason.UNSUPPORTED, f"{tx_hash}: internal type {kind!r}")
+        raise SkipError(SkipReason.UNSUPPORTED, f"{tx_hash}: internal type {kind!r}")
     if kind in _SELFDESTRUCTS and position is None:
-        raise _SkipError(SkipReason.MALFORMED, f"{tx_hash}: selfdestruct at the top level")
+        raise SkipError(SkipReason.MALFORMED, f"{tx_hash}: selfdestruct at the top level")
     block_number = _decimal(_required(record, "blockNumber"), "blockNumber", _INT64_MAX)
     value = _decimal(_required(record, "value"), "value")
     if value == 0:
         return
-    sender = _address(_required(record, "from"), "from")
+    sender = address_field(_required(record, "from"), "from")
     if kind in _CREATES:
         recipient = _optional_address(record.get("contractAddress"), "contractAddress")
         recipient = recipient or _optional_address(record.get("to"), "to")
         if recipient is None:
-            raise _SkipError(
+            raise SkipError(
                 SkipReason.UNKNOWN_RECIPIENT, f"{tx_hash}: created contract address unknown"
             )
     else:
-        recipient = _address(_required(record, "to"), "to")
+        recipient = address_field(_required(record, "to"), "to")
     own = _flag(record.get("isError"))
     failed = (
         own is True
@@ -558,17 +534,17 @@ def _internal_row(builder: _Builder, record: Mapping[str, Any], key: str | None)
 def _token_row(
     builder: _Builder, record: Mapping[str, Any], kind: TransferKind, key: str | None
 ) -> None:
-    tx_hash = _tx_hash(_required(record, "hash"))
+    tx_hash = tx_hash_field(_required(record, "hash"))
     block_number = _decimal(_required(record, "blockNumber"), "blockNumber", _INT64_MAX)
     if record.get("logIndex") in (None, ""):
-        raise _SkipError(
+        raise SkipError(
             SkipReason.INCOMPLETE,
             f"{kind} in {tx_hash} has no logIndex, so it cannot be told apart from others",
         )
     log_index = _decimal(record["logIndex"], "logIndex", _INT64_MAX)
-    token = _address(_required(record, "contractAddress"), "contractAddress")
-    sender = _address(_required(record, "from"), "from")
-    recipient = _address(_required(record, "to"), "to")
+    token = address_field(_required(record, "contractAddress"), "contractAddress")
+    sender = address_field(_required(record, "from"), "from")
+    recipient = address_field(_required(record, "to"), "to")
     token_id: int | None = None
     if kind is TransferKind.ERC20:
         value = _decimal(_required(record, "value"), "value")

@@ -50,21 +50,26 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Final
 
 import polars as pl
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 
-from tracer.errors import InvalidAddressError, InvalidTxHashError
 from tracer.transfers.schema import TransferKind, canonicalise, scaled_value, transfers_from_rows
 from tracer.transfers.topics import (
     TOKEN_TRANSFER_TOPICS,
     TRANSFER_SINGLE_TOPIC,
     TRANSFER_TOPIC,
 )
-from tracer.types import NATIVE_TOKEN, parse_address, parse_tx_hash
+from tracer.transfers.untrusted import (
+    SkipError,
+    SkipReason,
+    address_field,
+    show,
+    tx_hash_field,
+)
+from tracer.types import NATIVE_TOKEN
 
 __all__ = [
     "MOVEMENT_COLUMNS",
@@ -106,20 +111,6 @@ _PARITY_VALUELESS_CALLS: Final = frozenset({"delegatecall", "staticcall", "callc
 _GETH_VALUELESS_FRAMES: Final = frozenset({"DELEGATECALL", "STATICCALL", "CALLCODE"})
 _GETH_CREATES: Final = frozenset({"CREATE", "CREATE2"})
 _OTS_TRANSFER, _OTS_SELFDESTRUCT, _OTS_CREATE, _OTS_CREATE2 = 0, 1, 2, 3
-
-
-class SkipReason(StrEnum):
-    """Why an item that could have held a transfer produced no row."""
-
-    REMOVED = "removed"  # log flagged removed: its block left the canonical chain
-    PENDING = "pending"  # no block number yet
-    WRONG_TOPIC_COUNT = "wrong_topic_count"  # a transfer event with topics that fit no standard
-    BAD_DATA = "bad_data"  # a payload that does not decode as the event's ABI
-    MALFORMED = "malformed"  # a missing or ill-typed field (non-hex quantity, bad address)
-    INCOMPLETE = "incomplete"  # the answer omits what a row needs (old geth SELFDESTRUCT frames)
-    UNKNOWN_RECIPIENT = "unknown_recipient"  # a creation whose new contract address is unknown
-    UNSUPPORTED = "unsupported"  # a trace or operation type this module does not know
-    DUPLICATE = "duplicate"  # a second item with the same unique key (first one kept)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,19 +165,7 @@ def merge(results: Iterable[Normalised]) -> Normalised:
 
 
 # --------------------------------------------------------------------------------------------
-# Internal machinery: validation that raises _SkipError, and a row collector.
-
-
-class _SkipError(Exception):
-    def __init__(self, reason: SkipReason, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
-        self.detail = detail
-
-
-def _show(raw: object) -> str:
-    text = repr(raw)
-    return text if len(text) <= 48 else text[:45] + "..."
+# Internal machinery: validation that raises SkipError, and a row collector.
 
 
 def _uint(raw: object, what: str) -> int:
@@ -198,73 +177,55 @@ def _uint(raw: object, what: str) -> int:
             return raw
     elif isinstance(raw, str) and _QUANTITY_RE.fullmatch(raw):
         return int(raw, 16)
-    raise _SkipError(SkipReason.MALFORMED, f"{what} is not a hex quantity: {_show(raw)}")
+    raise SkipError(SkipReason.MALFORMED, f"{what} is not a hex quantity: {show(raw)}")
 
 
 def _optional_uint(raw: object) -> int | None:
     try:
         return None if raw is None else _uint(raw, "")
-    except _SkipError:
+    except SkipError:
         return None
-
-
-def _address(raw: object, what: str) -> str:
-    if isinstance(raw, str):
-        try:
-            return parse_address(raw)
-        except InvalidAddressError:
-            pass
-    raise _SkipError(SkipReason.MALFORMED, f"{what} is not an address: {_show(raw)}")
 
 
 def _optional_address(raw: object) -> str | None:
     try:
-        return None if raw is None else _address(raw, "")
-    except _SkipError:
+        return None if raw is None else address_field(raw, "")
+    except SkipError:
         return None
-
-
-def _tx_hash(raw: object) -> str:
-    if isinstance(raw, str):
-        try:
-            return parse_tx_hash(raw)
-        except InvalidTxHashError:
-            pass
-    raise _SkipError(SkipReason.MALFORMED, f"transaction hash is malformed: {_show(raw)}")
 
 
 def _word(raw: object, what: str) -> str:
     """A 32-byte topic as 64 lowercase hex digits."""
     if isinstance(raw, str) and _WORD_RE.fullmatch(raw):
         return raw[2:].lower()
-    raise _SkipError(SkipReason.MALFORMED, f"{what} is not a 32-byte topic: {_show(raw)}")
+    raise SkipError(SkipReason.MALFORMED, f"{what} is not a 32-byte topic: {show(raw)}")
 
 
 def _topic_address(raw: object, what: str) -> str:
     word = _word(raw, what)
     if not word.startswith(_ADDRESS_PADDING):
         # A contract can emit any LOG3 with the Transfer topic; this one holds no address.
-        raise _SkipError(SkipReason.BAD_DATA, f"{what} holds no address: 0x{word}")
+        raise SkipError(SkipReason.BAD_DATA, f"{what} holds no address: 0x{word}")
     return "0x" + word[24:]
 
 
 def _data(raw: object) -> bytes:
     if isinstance(raw, str) and _DATA_RE.fullmatch(raw):
         return bytes.fromhex(raw[2:])
-    raise _SkipError(SkipReason.MALFORMED, f"log data is not hex bytes: {_show(raw)}")
+    raise SkipError(SkipReason.MALFORMED, f"log data is not hex bytes: {show(raw)}")
 
 
 def _required(obj: Mapping[str, Any], key: str, what: str) -> object:
     value = obj.get(key)
     if value is None:
-        raise _SkipError(SkipReason.INCOMPLETE, f"{what} has no {key!r}")
+        raise SkipError(SkipReason.INCOMPLETE, f"{what} has no {key!r}")
     return value
 
 
 def _object(raw: object, what: str) -> Mapping[str, Any]:
     if isinstance(raw, Mapping):
         return raw
-    raise _SkipError(SkipReason.MALFORMED, f"{what} is not a JSON object: {_show(raw)}")
+    raise SkipError(SkipReason.MALFORMED, f"{what} is not a JSON object: {show(raw)}")
 
 
 def _path(raw: object) -> tuple[int, ...]:
@@ -272,7 +233,7 @@ def _path(raw: object) -> tuple[int, ...]:
         isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in raw
     ):
         return tuple(raw)
-    raise _SkipError(SkipReason.MALFORMED, f"traceAddress is not a list of indices: {_show(raw)}")
+    raise SkipError(SkipReason.MALFORMED, f"traceAddress is not a list of indices: {show(raw)}")
 
 
 def _joined(path: tuple[int, ...]) -> str | None:
@@ -316,7 +277,7 @@ class _Builder:
         self._skipped: Counter[SkipReason] = Counter()
         self._samples: dict[SkipReason, list[str]] = {}
 
-    def skip(self, error: _SkipError) -> None:
+    def skip(self, error: SkipError) -> None:
         self._skipped[error.reason] += 1
         examples = self._samples.setdefault(error.reason, [])
         if len(examples) < _SAMPLES_PER_REASON:
@@ -372,7 +333,7 @@ class _Builder:
         key = (tx_hash, kind, log_index, trace_address, token_id_text)
         if key in self._rows:
             where = log_index if log_index is not None else trace_address
-            self.skip(_SkipError(SkipReason.DUPLICATE, f"{kind} {tx_hash} at {where} twice"))
+            self.skip(SkipError(SkipReason.DUPLICATE, f"{kind} {tx_hash} at {where} twice"))
             return
         block_time = (
             self.ctx.block_times.get(block_number) if self.ctx.block_times is not None else None
@@ -422,8 +383,8 @@ def receipt_facts(receipts: Iterable[object]) -> dict[str, ReceiptFacts]:
         if not isinstance(receipt, Mapping):
             continue
         try:
-            tx_hash = _tx_hash(receipt.get("transactionHash"))
-        except _SkipError:
+            tx_hash = tx_hash_field(receipt.get("transactionHash"))
+        except SkipError:
             continue
         status = _optional_uint(receipt.get("status"))
         facts[tx_hash] = ReceiptFacts(
@@ -463,8 +424,8 @@ def gas_prices_from_transactions(transactions: Iterable[object]) -> dict[str, in
             continue
         price = _optional_uint(tx.get("gasPrice"))
         try:
-            tx_hash = _tx_hash(tx.get("hash"))
-        except _SkipError:
+            tx_hash = tx_hash_field(tx.get("hash"))
+        except SkipError:
             continue
         if price is not None:
             prices[tx_hash] = price
@@ -506,7 +467,7 @@ def transfers_from_logs(
     for log in logs:
         try:
             _log_rows(builder, log, metadata)
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
     return builder.result()
 
@@ -530,21 +491,21 @@ def _log_rows(builder: _Builder, raw: object, metadata: Mapping[str, TokenMetada
     log = _object(raw, "log")
     topics = log.get("topics")
     if not isinstance(topics, list):
-        raise _SkipError(SkipReason.MALFORMED, f"log topics are not a list: {_show(topics)}")
+        raise SkipError(SkipReason.MALFORMED, f"log topics are not a list: {show(topics)}")
     if not topics or not isinstance(topics[0], str):
         return  # anonymous event: not one of ours
     topic0 = topics[0].lower()
     if topic0 not in TOKEN_TRANSFER_TOPICS:
         return
     if log.get("removed") is True or log.get("blockNumber") is None:
-        where = f"log {_show(log.get('transactionHash'))}#{_show(log.get('logIndex'))}"
+        where = f"log {show(log.get('transactionHash'))}#{show(log.get('logIndex'))}"
         if log.get("removed") is True:
-            raise _SkipError(SkipReason.REMOVED, f"{where} was removed by a reorg")
-        raise _SkipError(SkipReason.PENDING, f"{where} is not in a block yet")
+            raise SkipError(SkipReason.REMOVED, f"{where} was removed by a reorg")
+        raise SkipError(SkipReason.PENDING, f"{where} is not in a block yet")
     block_number = _uint(log.get("blockNumber"), "blockNumber")
-    tx_hash = _tx_hash(log.get("transactionHash"))
+    tx_hash = tx_hash_field(log.get("transactionHash"))
     log_index = _uint(log.get("logIndex"), "logIndex")
-    token = _address(log.get("address"), "log address")
+    token = address_field(log.get("address"), "log address")
     moves = _token_moves(topic0, topics, _data(log.get("data")), f"log {tx_hash}#{log_index}")
     meta = metadata.get(token, TokenMetadata())
     gas_price = builder.ctx.gas_price(tx_hash)
@@ -570,30 +531,30 @@ def _log_rows(builder: _Builder, raw: object, metadata: Mapping[str, TokenMetada
 def _token_moves(topic0: str, topics: list[object], data: bytes, where: str) -> list[_TokenMove]:
     if topic0 == TRANSFER_TOPIC:
         if len(topics) not in (3, 4):
-            raise _SkipError(
+            raise SkipError(
                 SkipReason.WRONG_TOPIC_COUNT, f"{where}: Transfer with {len(topics)} topics"
             )
         sender = _topic_address(topics[1], "topic 1")
         recipient = _topic_address(topics[2], "topic 2")
         if len(topics) == 3:
             if len(data) != 32:
-                raise _SkipError(SkipReason.BAD_DATA, f"{where}: ERC-20 data is {len(data)} bytes")
+                raise SkipError(SkipReason.BAD_DATA, f"{where}: ERC-20 data is {len(data)} bytes")
             value = int.from_bytes(data, "big")
             return [_TokenMove(TransferKind.ERC20, sender, recipient, None, value)]
         if data:
-            raise _SkipError(SkipReason.BAD_DATA, f"{where}: ERC-721 Transfer carries data")
+            raise SkipError(SkipReason.BAD_DATA, f"{where}: ERC-721 Transfer carries data")
         token_id = int(_word(topics[3], "topic 3"), 16)
         return [_TokenMove(TransferKind.ERC721, sender, recipient, token_id, 1)]
 
     if len(topics) != 4:
-        raise _SkipError(
+        raise SkipError(
             SkipReason.WRONG_TOPIC_COUNT, f"{where}: ERC-1155 event with {len(topics)} topics"
         )
     sender = _topic_address(topics[2], "topic 2")  # topic 1 is the operator
     recipient = _topic_address(topics[3], "topic 3")
     if topic0 == TRANSFER_SINGLE_TOPIC:
         if len(data) != 64:
-            raise _SkipError(
+            raise SkipError(
                 SkipReason.BAD_DATA, f"{where}: TransferSingle data is {len(data)} bytes"
             )
         amounts = {int.from_bytes(data[:32], "big"): int.from_bytes(data[32:], "big")}
@@ -609,16 +570,16 @@ def _batch_amounts(data: bytes, where: str) -> dict[int, int]:
     try:
         ids, values = abi_decode(["uint256[]", "uint256[]"], data)
     except (DecodingError, ValueError, OverflowError) as exc:
-        raise _SkipError(SkipReason.BAD_DATA, f"{where}: TransferBatch data: {exc}") from exc
+        raise SkipError(SkipReason.BAD_DATA, f"{where}: TransferBatch data: {exc}") from exc
     if len(ids) != len(values):
-        raise _SkipError(
+        raise SkipError(
             SkipReason.BAD_DATA, f"{where}: TransferBatch has {len(ids)} ids, {len(values)} values"
         )
     amounts: dict[int, int] = {}
     for token_id, amount in zip(ids, values, strict=True):
         amounts[token_id] = amounts.get(token_id, 0) + amount
     if any(total > UINT256_MAX for total in amounts.values()):
-        raise _SkipError(SkipReason.BAD_DATA, f"{where}: TransferBatch amounts overflow uint256")
+        raise SkipError(SkipReason.BAD_DATA, f"{where}: TransferBatch amounts overflow uint256")
     return amounts
 
 
@@ -647,7 +608,7 @@ def transfers_from_transactions(
     for tx in transactions:
         try:
             _transaction_row(builder, tx)
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
     return builder.result()
 
@@ -679,44 +640,44 @@ def transfers_from_blocks(
             block = _object(raw, "block")
             transactions = block.get("transactions")
             if not isinstance(transactions, list):
-                raise _SkipError(SkipReason.MALFORMED, "block has no transaction list")
-        except _SkipError as skip:
+                raise SkipError(SkipReason.MALFORMED, "block has no transaction list")
+        except SkipError as skip:
             builder.skip(skip)
             continue
         for tx in transactions:
             try:
                 if isinstance(tx, str):
-                    raise _SkipError(
+                    raise SkipError(
                         SkipReason.INCOMPLETE,
                         f"transaction {tx[:18]}... given as a hash; fetch full transactions",
                     )
                 _transaction_row(builder, tx)
-            except _SkipError as skip:
+            except SkipError as skip:
                 builder.skip(skip)
     return builder.result()
 
 
 def _transaction_row(builder: _Builder, raw: object) -> None:
     tx = _object(raw, "transaction")
-    tx_hash = _tx_hash(tx.get("hash"))
+    tx_hash = tx_hash_field(tx.get("hash"))
     if tx.get("blockNumber") is None:
-        raise _SkipError(SkipReason.PENDING, f"transaction {tx_hash} is not in a block yet")
+        raise SkipError(SkipReason.PENDING, f"transaction {tx_hash} is not in a block yet")
     block_number = _uint(tx.get("blockNumber"), "blockNumber")
     value = _uint(tx.get("value"), "value")
     if value == 0:
         return
-    sender = _address(tx.get("from"), "from")
+    sender = address_field(tx.get("from"), "from")
     facts = builder.ctx.receipt(tx_hash)
     if tx.get("to") is None:
         recipient = (facts.contract_address if facts else None) or _optional_address(
             tx.get("creates")
         )
         if recipient is None:
-            raise _SkipError(
+            raise SkipError(
                 SkipReason.UNKNOWN_RECIPIENT, f"creation {tx_hash}: contract address unknown"
             )
     else:
-        recipient = _address(tx.get("to"), "to")
+        recipient = address_field(tx.get("to"), "to")
     builder.native(
         block_number=block_number,
         tx_hash=tx_hash,
@@ -763,9 +724,9 @@ def transfers_from_parity_traces(
             trace = _object(raw, "trace")
             if trace.get("type") == "reward":
                 continue  # issuance to a miner: no sender, no transaction
-            tx_hash = _tx_hash(trace.get("transactionHash"))
+            tx_hash = tx_hash_field(trace.get("transactionHash"))
             path = _path(trace.get("traceAddress"))
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
             continue
         present[tx_hash].add(path)
@@ -784,7 +745,7 @@ def transfers_from_parity_traces(
             succeeded = None
         try:
             _parity_row(builder, trace, tx_hash, path, succeeded)
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
     return builder.result()
 
@@ -804,33 +765,33 @@ def _parity_row(
         if call_type in _PARITY_VALUELESS_CALLS:
             return
         if call_type != "call":
-            raise _SkipError(SkipReason.UNSUPPORTED, f"{where}: callType {_show(call_type)}")
+            raise SkipError(SkipReason.UNSUPPORTED, f"{where}: callType {show(call_type)}")
         value = _uint(action.get("value"), "action.value")
         if value == 0:
             return
-        sender = _address(action.get("from"), "action.from")
-        recipient = _address(action.get("to"), "action.to")
+        sender = address_field(action.get("from"), "action.from")
+        recipient = address_field(action.get("to"), "action.to")
     elif kind == "create":
         value = _uint(action.get("value"), "action.value")
         if value == 0:
             return
-        sender = _address(action.get("from"), "action.from")
+        sender = address_field(action.get("from"), "action.from")
         result = trace.get("result")
         created = result.get("address") if isinstance(result, Mapping) else None
         recipient_or_none = _created_address(builder, created, tx_hash, path)
         if recipient_or_none is None:
-            raise _SkipError(SkipReason.UNKNOWN_RECIPIENT, f"{where}: created address unknown")
+            raise SkipError(SkipReason.UNKNOWN_RECIPIENT, f"{where}: created address unknown")
         recipient = recipient_or_none
     elif kind in ("suicide", "selfdestruct"):
         if not path:
-            raise _SkipError(SkipReason.MALFORMED, f"{where}: selfdestruct at the top level")
+            raise SkipError(SkipReason.MALFORMED, f"{where}: selfdestruct at the top level")
         value = _uint(action.get("balance"), "action.balance")
         if value == 0:
             return
-        sender = _address(action.get("address"), "action.address")
-        recipient = _address(action.get("refundAddress"), "action.refundAddress")
+        sender = address_field(action.get("address"), "action.address")
+        recipient = address_field(action.get("refundAddress"), "action.refundAddress")
     else:
-        raise _SkipError(SkipReason.UNSUPPORTED, f"{where}: trace type {_show(kind)}")
+        raise SkipError(SkipReason.UNSUPPORTED, f"{where}: trace type {show(kind)}")
     builder.native(
         block_number=_uint(trace.get("blockNumber"), "blockNumber"),
         tx_hash=tx_hash,
@@ -848,7 +809,7 @@ def _created_address(
 ) -> str | None:
     """The new contract: from the trace, else (top level only) from the receipt."""
     if raw is not None:
-        return _address(raw, "created address")
+        return address_field(raw, "created address")
     facts = builder.ctx.receipt(tx_hash)
     return facts.contract_address if facts is not None and not path else None
 
@@ -881,8 +842,8 @@ def transfers_from_geth_call_trace(
     ctx = _Context(chain_id, source, request_key, block_times, receipts, gas_prices, native_symbol)
     builder = _Builder(ctx)
     try:
-        tx_hash = _tx_hash(transaction_hash)
-    except _SkipError as skip:
+        tx_hash = tx_hash_field(transaction_hash)
+    except SkipError as skip:
         builder.skip(skip)
         return builder.result()
     _geth_rows(builder, frame, tx_hash, block_number)
@@ -916,28 +877,28 @@ def transfers_from_geth_block_trace(
         try:
             entry = _object(raw, "block trace entry")
             if entry.get("txHash") is not None:
-                tx_hash = _tx_hash(entry.get("txHash"))
+                tx_hash = tx_hash_field(entry.get("txHash"))
                 if (
                     aligned
                     and transaction_hashes
-                    and _tx_hash(transaction_hashes[position]) != tx_hash
+                    and tx_hash_field(transaction_hashes[position]) != tx_hash
                 ):
-                    raise _SkipError(
+                    raise SkipError(
                         SkipReason.MALFORMED,
                         f"entry {position} is {tx_hash}, the block lists another transaction",
                     )
             elif aligned and transaction_hashes:
-                tx_hash = _tx_hash(transaction_hashes[position])
+                tx_hash = tx_hash_field(transaction_hashes[position])
             else:
-                raise _SkipError(
+                raise SkipError(
                     SkipReason.INCOMPLETE, f"entry {position} names no transaction hash"
                 )
             if entry.get("result") is None:
-                raise _SkipError(
+                raise SkipError(
                     SkipReason.INCOMPLETE,
-                    f"{tx_hash} was not traced: {_show(entry.get('error'))}",
+                    f"{tx_hash} was not traced: {show(entry.get('error'))}",
                 )
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
             continue
         _geth_rows(builder, entry["result"], tx_hash, block_number)
@@ -951,17 +912,17 @@ def _geth_rows(builder: _Builder, root: object, tx_hash: str, block_number: int)
         raw, path, parent_failed = stack.pop()
         where = f"frame {tx_hash} [{_joined(path) or ''}]"
         if not isinstance(raw, Mapping):
-            builder.skip(_SkipError(SkipReason.MALFORMED, f"{where} is not an object"))
+            builder.skip(SkipError(SkipReason.MALFORMED, f"{where} is not an object"))
             continue
         failed = parent_failed or bool(raw.get("error"))
         calls = raw.get("calls")
         if isinstance(calls, list):
             stack.extend((child, (*path, i), failed) for i, child in enumerate(calls))
         elif calls is not None:
-            builder.skip(_SkipError(SkipReason.MALFORMED, f"{where}: calls is not a list"))
+            builder.skip(SkipError(SkipReason.MALFORMED, f"{where}: calls is not a list"))
         try:
             _geth_frame_row(builder, raw, tx_hash, block_number, path=path, failed=failed)
-        except _SkipError as skip:
+        except SkipError as skip:
             builder.skip(skip)
 
 
@@ -977,26 +938,26 @@ def _geth_frame_row(
     where = f"frame {tx_hash} [{_joined(path) or ''}]"
     kind = frame.get("type")
     if not isinstance(kind, str):
-        raise _SkipError(SkipReason.MALFORMED, f"{where}: type {_show(kind)}")
+        raise SkipError(SkipReason.MALFORMED, f"{where}: type {show(kind)}")
     kind = kind.upper()
     if kind in _GETH_VALUELESS_FRAMES:
         return
     if kind not in ("CALL", "SELFDESTRUCT") and kind not in _GETH_CREATES:
-        raise _SkipError(SkipReason.UNSUPPORTED, f"{where}: frame type {kind}")
+        raise SkipError(SkipReason.UNSUPPORTED, f"{where}: frame type {kind}")
     if kind == "SELFDESTRUCT" and not path:
-        raise _SkipError(SkipReason.MALFORMED, f"{where}: selfdestruct at the top level")
+        raise SkipError(SkipReason.MALFORMED, f"{where}: selfdestruct at the top level")
     # Old geth reports SELFDESTRUCT as a bare {"type": ...}: the value is unknown, not zero.
     value = _uint(_required(frame, "value", where), "value")
     if value == 0:
         return
-    sender = _address(_required(frame, "from", where), "from")
+    sender = address_field(_required(frame, "from", where), "from")
     if kind in _GETH_CREATES:
         recipient_or_none = _created_address(builder, frame.get("to"), tx_hash, path)
         if recipient_or_none is None:
-            raise _SkipError(SkipReason.UNKNOWN_RECIPIENT, f"{where}: created address unknown")
+            raise SkipError(SkipReason.UNKNOWN_RECIPIENT, f"{where}: created address unknown")
         recipient = recipient_or_none
     else:
-        recipient = _address(_required(frame, "to", where), "to")
+        recipient = address_field(_required(frame, "to", where), "to")
     builder.native(
         block_number=block_number,
         tx_hash=tx_hash,
@@ -1041,14 +1002,14 @@ def transfers_from_ots_internal_operations(
     builder = _Builder(ctx)
     try:
         tx = _object(transaction, "transaction")
-        tx_hash = _tx_hash(tx.get("hash"))
+        tx_hash = tx_hash_field(tx.get("hash"))
         block_number = _uint(tx.get("blockNumber"), "blockNumber")
-        tx_from = _address(tx.get("from"), "from")
-        tx_to = None if tx.get("to") is None else _address(tx.get("to"), "to")
+        tx_from = address_field(tx.get("from"), "from")
+        tx_to = None if tx.get("to") is None else address_field(tx.get("to"), "to")
         tx_value = _uint(tx.get("value"), "value")
-    except _SkipError as skip:
+    except SkipError as skip:
         for _ in operations:
-            builder.skip(_SkipError(skip.reason, f"transaction object unusable: {skip.detail}"))
+            builder.skip(SkipError(skip.reason, f"transaction object unusable: {skip.detail}"))
         return builder.result()
     status = ctx.status(tx_hash)
     gas_price = ctx.gas_price(tx_hash, _optional_uint(tx.get("gasPrice")))
@@ -1057,14 +1018,14 @@ def transfers_from_ots_internal_operations(
             op = _object(raw, "internal operation")
             op_type = _uint(op.get("type"), "type")
             if op_type not in (_OTS_TRANSFER, _OTS_SELFDESTRUCT, _OTS_CREATE, _OTS_CREATE2):
-                raise _SkipError(SkipReason.UNSUPPORTED, f"{tx_hash} op {ordinal}: type {op_type}")
+                raise SkipError(SkipReason.UNSUPPORTED, f"{tx_hash} op {ordinal}: type {op_type}")
             value = _uint(op.get("value"), "value")
             if value == 0:
                 continue
             where = f"{tx_hash} op {ordinal}"
-            sender = _address(_required(op, "from", where), "from")
-            recipient = _address(_required(op, "to", where), "to")
-        except _SkipError as skip:
+            sender = address_field(_required(op, "from", where), "from")
+            recipient = address_field(_required(op, "to", where), "to")
+        except SkipError as skip:
             builder.skip(skip)
             continue
         own_transfer = (
