@@ -19,6 +19,15 @@ class AssetAmount:
     decimals: int | None
     raw: int
 
+    @classmethod
+    def of(
+        cls, token: str, raw: int, symbol: str | None, decimals: int | None, native_symbol: str
+    ) -> AssetAmount:
+        """An amount from table columns; the native asset has 18 decimals when not given."""
+        if token == NATIVE_TOKEN and decimals is None:
+            decimals = 18
+        return cls(token, asset_symbol(token, symbol, native_symbol), decimals, raw)
+
     def display(self) -> str:
         """Whole token units as an exact decimal string (raw units when decimals unknown)."""
         if self.decimals is None:
@@ -76,11 +85,7 @@ def flows_into_labelled(
     per_address: dict[str, list[AssetAmount]] = defaultdict(list)
     for (to_address, token), raw in sorted(totals.items()):
         symbol, decimals = meta[token]
-        if token == NATIVE_TOKEN and decimals is None:
-            decimals = 18
-        per_address[to_address].append(
-            AssetAmount(token, asset_symbol(token, symbol, native_symbol), decimals, raw)
-        )
+        per_address[to_address].append(AssetAmount.of(token, raw, symbol, decimals, native_symbol))
     flows = []
     for to_address, amounts in per_address.items():
         primary = labels.primary(Address(to_address))

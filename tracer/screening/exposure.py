@@ -37,8 +37,7 @@ import polars as pl
 
 from tracer.labels.model import SERVICE_CATEGORIES, Category, Label
 from tracer.labels.store import LabelStore
-from tracer.reports.summary import AssetAmount, asset_symbol
-from tracer.types import NATIVE_TOKEN
+from tracer.reports.summary import AssetAmount
 
 _EDGE_COLUMNS = (
     "from_address",
@@ -242,7 +241,7 @@ def _entries(
     entries = []
     for address, hops in reach.hops.items():
         amounts = tuple(
-            ExposedAmount(_amount(token, raw, meta[token], native_symbol), token_id)
+            ExposedAmount(AssetAmount.of(token, raw, *meta[token], native_symbol), token_id)
             for (token, token_id), raw in sorted(
                 totals[address].items(), key=lambda item: (item[0][0], item[0][1] or "")
             )
@@ -279,15 +278,6 @@ def _sources(
                 sources[address] = merged
                 changed = True
     return sources
-
-
-def _amount(
-    token: str, raw: int, meta: tuple[str | None, int | None], native_symbol: str
-) -> AssetAmount:
-    symbol, decimals = meta
-    if token == NATIVE_TOKEN and decimals is None:
-        decimals = 18
-    return AssetAmount(token, asset_symbol(token, symbol, native_symbol), decimals, raw)
 
 
 def exposure_json(exposure: SanctionsExposure) -> dict[str, object]:
