@@ -63,7 +63,10 @@ class UnknownNameError(InputError):
     def __init__(self, kind: str, name: str, known: Iterable[str]) -> None:
         known_sorted = sorted(known)
         close = difflib.get_close_matches(name, known_sorted, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else f"known: {', '.join(known_sorted)}"
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        else:
+            hint = f"known: {', '.join(known_sorted)}" if known_sorted else f"no {kind} is known"
         super().__init__(f"unknown {kind} {name!r}; {hint}")
         self.kind = kind
         self.name = name

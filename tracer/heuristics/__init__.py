@@ -1,0 +1,1 @@
+"""Heuristics: taint policies, demixing, off-ramp detection and flow patterns."""
