@@ -16,6 +16,7 @@ from tracer.protocols.events import (
     merge,
     topics_of,
     transactions_from_rpc,
+    with_block_times,
     with_tx_senders,
 )
 from tracer.protocols.specs import (
@@ -447,3 +448,19 @@ def test_merge_keeps_one_row_per_log_and_adds_skips() -> None:
 def test_topic_filter_lists_each_topic_once() -> None:
     assert topics_of(PROTOCOL_EVENTS) == sorted(spec.topic0 for spec in PROTOCOL_EVENTS)
     assert topics_of([WETH_DEPOSIT, WETH_DEPOSIT]) == [WETH_DEPOSIT.topic0]
+
+
+def test_block_times_are_filled_where_missing() -> None:
+    later = {**log(WETH_DEPOSIT, [ALICE, 1], address=WETH, log_index=0), "blockNumber": "0x9"}
+    events = events_from_logs(
+        [log(WETH_DEPOSIT, [ALICE, 1], address=WETH, log_index=1), later],
+        chain_id=1,
+        source="t",
+        block_times={7: NOW},
+    ).table
+    filled = with_block_times(events, {7: 1, 9: NOW + 12})
+    assert filled.schema == EVENT_SCHEMA
+    assert filled["block_time"].to_list() == [
+        datetime.fromtimestamp(NOW, tz=UTC),  # already known: kept
+        datetime.fromtimestamp(NOW + 12, tz=UTC),
+    ]

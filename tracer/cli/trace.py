@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -191,8 +190,10 @@ def trace(
 ) -> None:
     """Crawl from SEED addresses, following value forward in time, and write the case.
 
-    Writes DIR/transfers.parquet (the transfer table) and DIR/report.json (seeds, coverage
-    per address, value that reached labelled services), then prints a summary. The crawl is
+    Writes DIR/transfers.parquet (the transfer table), DIR/events.parquet and
+    DIR/transactions.parquet (protocol events and facts of the traced transactions) and
+    DIR/report.json (seeds, coverage per address, value that reached labelled services),
+    then prints a summary. The crawl is
     checkpointed in DIR: after an interruption the same command resumes it, and a re-run of
     a finished case answers from DIR's cache without a single request.
     """
@@ -234,7 +235,7 @@ def trace(
     options = _case_options(base, rpc_url, selected_chain, out, rps, concurrency, no_cache)
     outcome = _run_case(options, label_store, quiet)
     report = _case_report(outcome, list(parsed_seeds), label_store)
-    _write_case(out, outcome.crawl.transfers, report)
+    _write_case(out, outcome, report)
     _print_notes(outcome)
     if not quiet:
         _print_summary(report, out, outcome.stats)
@@ -366,7 +367,7 @@ def _trace_all_chains(
         options = _case_options(base, url, chain, out, rps, concurrency, no_cache)
         outcome = _run_case(options, labels, quiet)
         report = _case_report(outcome, list(base.seeds), labels)
-        _write_case(out, outcome.crawl.transfers, report)
+        _write_case(out, outcome, report)
         _print_notes(outcome)
         traced.append(chain.name)
         if not quiet:
@@ -455,12 +456,14 @@ def _case_report(outcome: TraceOutcome, seeds: list[Address], labels: LabelStore
     return report
 
 
-def _write_case(out: Path, transfers: pl.DataFrame, report: dict[str, Any]) -> None:
+def _write_case(out: Path, outcome: TraceOutcome, report: dict[str, Any]) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create output directory {out}: {exc.strerror}") from exc
-    atomic_write(out / "transfers.parquet", transfers.write_parquet)
+    atomic_write(out / "transfers.parquet", outcome.crawl.transfers.write_parquet)
+    atomic_write(out / "events.parquet", outcome.protocol.events.write_parquet)
+    atomic_write(out / "transactions.parquet", outcome.protocol.transactions.write_parquet)
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
 
 

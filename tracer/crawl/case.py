@@ -2,9 +2,11 @@
 
 A case directory holds the crawl checkpoint (``checkpoint.sqlite``), by default the answer
 cache (``cache.sqlite``), and the outputs the CLI writes (``transfers.parquet``,
-``report.json``). The checkpoint also records the *run facts* the first run learned from
-the node: chain id, head, block window, trace path. That is how a re-run knows them without
-asking:
+``events.parquet``, ``transactions.parquet``, ``report.json``). After the crawl, the
+protocol events and transaction facts of its transactions are collected
+(:mod:`tracer.crawl.protocols`) and kept in the checkpoint too. The checkpoint also
+records the *run facts* the first run learned from the node: chain id, head, block window,
+trace path. That is how a re-run knows them without asking:
 
 * **Same options** (the fingerprint of seeds, limits, window and labels matches): the crawl
   resumes from its last step; a finished crawl is simply loaded. No request is needed.
@@ -34,6 +36,7 @@ from typing import Any, Final
 from tracer.chains import Chain, chain_by_id
 from tracer.crawl.checkpoint import Checkpoint
 from tracer.crawl.crawler import Crawler, CrawlLimits, CrawlProgress, CrawlResult
+from tracer.crawl.protocols import ProtocolFacts, load_or_collect
 from tracer.crawl.window import blocks_for_window
 from tracer.errors import ChainMismatchError, InputError
 from tracer.labels.store import LabelStore
@@ -101,6 +104,7 @@ class TraceOutcome:
     stats: RunStats
     notes: list[str]
     probed: bool = False  # the trace path was probed in this run (and any gap logged)
+    protocol: ProtocolFacts = field(default_factory=ProtocolFacts.empty)
 
 
 ProgressCallback = Callable[[CrawlProgress, RunStats], None]
@@ -220,9 +224,12 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         notes.append("loaded the finished crawl recorded in this case directory")
     elif result.resumed:
         notes.append("resumed the interrupted crawl recorded in this case directory")
+    protocol = await load_or_collect(
+        checkpoint, source, result.transfers, result.from_block, result.head_block
+    )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
     stats = _stats(transport, cache, started)
-    return TraceOutcome(result, chain, path, gap, stats, notes, probed=probed)
+    return TraceOutcome(result, chain, path, gap, stats, notes, probed=probed, protocol=protocol)
 
 
 def _reusable(recorded: dict[str, Any]) -> dict[str, Any]:

@@ -18,6 +18,8 @@ Tables::
                                             an exact uint256)
     inflight(seq, address, hop, from_block, range_end)
     chunks(seq, address, data)        the transfers of each applied fetch (Arrow IPC)
+    tables(name, data)                other tables derived from the finished crawl
+                                      (protocol events, transaction facts; Arrow IPC)
 """
 
 from __future__ import annotations
@@ -61,8 +63,17 @@ CREATE TABLE IF NOT EXISTS inflight (
 CREATE TABLE IF NOT EXISTS chunks (
     seq INTEGER PRIMARY KEY, address TEXT NOT NULL, data BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tables (name TEXT PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
 """
-_STATE_TABLES: Final = ("claims", "coverage", "frontier", "traced", "inflight", "chunks")
+_STATE_TABLES: Final = (
+    "claims",
+    "coverage",
+    "frontier",
+    "traced",
+    "inflight",
+    "chunks",
+    "tables",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +207,19 @@ class Checkpoint:
         self._stage(
             "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)", seq, address, buffer.getvalue()
         )
+
+    def put_table(self, name: str, frame: pl.DataFrame) -> None:
+        buffer = io.BytesIO()
+        frame.write_ipc(buffer, compression="zstd")
+        self._stage("INSERT OR REPLACE INTO tables VALUES (?, ?)", name, buffer.getvalue())
+
+    def table(self, name: str, schema: pl.Schema) -> pl.DataFrame | None:
+        """A committed table stored by :meth:`put_table`, cast to ``schema``; None if absent."""
+        row = self._db.execute("SELECT data FROM tables WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            return None
+        frame = pl.read_ipc(io.BytesIO(row[0]))
+        return frame.select([pl.col(column).cast(dtype) for column, dtype in schema.items()])
 
     def commit(self) -> None:
         """Write everything staged since the last commit, all or nothing."""

@@ -77,6 +77,7 @@ __all__ = [
     "merge",
     "topics_of",
     "transactions_from_rpc",
+    "with_block_times",
     "with_tx_senders",
 ]
 
@@ -398,6 +399,26 @@ def _cell(column: Column, value: object, where: str) -> object:
             return value
         return str(value)
     raise SkipError(SkipReason.BAD_DATA, f"{where}: {column} decoded as {show(value)}")
+
+
+def with_block_times(frame: pl.DataFrame, block_times: Mapping[int, int]) -> pl.DataFrame:
+    """Fill the null ``block_time`` cells of an events or transactions table from Unix
+    timestamps by block number (decoders run before the times are fetched)."""
+    if not block_times or frame.height == 0:
+        return frame
+    times = pl.DataFrame(
+        {"block_number": list(block_times), "_seconds": list(block_times.values())},
+        schema={"block_number": pl.Int64(), "_seconds": pl.Int64()},
+    )
+    filled = frame.join(times, on="block_number", how="left").with_columns(
+        pl.coalesce(
+            pl.col("block_time"),
+            pl.from_epoch(pl.col("_seconds"), time_unit="s").dt.replace_time_zone("UTC"),
+        )
+        .cast(pl.Datetime("us", "UTC"))
+        .alias("block_time")
+    )
+    return filled.select(frame.columns)
 
 
 def with_tx_senders(

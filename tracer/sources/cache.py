@@ -239,7 +239,7 @@ def final_through(
         depends_on = _range_end(params)
     elif method in ("eth_getBlockByNumber", "debug_traceBlockByNumber", "trace_block"):
         depends_on = _first_param_block(params) if result is not None else None
-    elif method == "eth_getTransactionReceipt":
+    elif method in ("eth_getTransactionReceipt", "eth_getTransactionByHash"):
         depends_on = _result_block(result)
     elif method == "trace_transaction":
         depends_on = _traces_block(result)

@@ -58,6 +58,9 @@ from tracer.errors import (
     RpcError,
     SourceError,
 )
+from tracer.protocols import events as protocol_events
+from tracer.protocols.events import EVENT_SCHEMA
+from tracer.protocols.specs import PROTOCOL_EVENTS, EventSpec
 from tracer.sources.cache import (
     FOREVER,
     MISS,
@@ -77,7 +80,7 @@ from tracer.transfers.topics import (
     TRANSFER_TOPIC,
 )
 from tracer.transfers.untrusted import SkipReason
-from tracer.types import Address, parse_address
+from tracer.types import Address, parse_address, parse_tx_hash
 
 log = logging.getLogger(__name__)
 
@@ -452,6 +455,109 @@ class JsonRpcSource:
         for reason, count in skipped.items():
             self.skipped[reason] = self.skipped.get(reason, 0) + count
         return dict(skipped)
+
+    # -- protocol events and transaction facts --------------------------------------------
+
+    async def events_for_contracts(
+        self,
+        addresses: Iterable[Address | str],
+        topics: Sequence[str],
+        from_block: int,
+        to_block: int,
+        *,
+        specs: Sequence[EventSpec] = PROTOCOL_EVENTS,
+    ) -> pl.DataFrame:
+        """Every log the contracts emitted with one of ``topics`` (topic 0) in the blocks,
+        decoded by ``specs`` into the events table: a pool's whole history in a window,
+        the innocents' deposits and withdrawals included. Windows, cache and tilings as for
+        token transfers."""
+        wanted = sorted({parse_address(address) for address in addresses})
+        if from_block < 0:
+            raise ValueError(f"invalid block range {from_block}..{to_block}")
+        if not wanted or not topics or to_block < from_block:
+            return protocol_events.empty_events()
+        chain_id = await self.chain_id()
+        topic_filter = [sorted({topic.lower() for topic in topics})]
+
+        def build(start: int, end: int) -> list[RpcCall]:
+            window = {"fromBlock": hex(start), "toBlock": hex(end)}
+            return [RpcCall("eth_getLogs", [{**window, "address": wanted, "topics": topic_filter}])]
+
+        answers = await self._ranged(chain_id, from_block, to_block, self._logs_window, build)
+        decoded = protocol_events.merge(
+            (
+                protocol_events.events_from_logs(
+                    _list(answer.result, answer.call.method, self.client),
+                    chain_id=chain_id,
+                    source=LOGS_SOURCE,
+                    request_key=answer.key,
+                    specs=specs,
+                )
+                for answer in answers
+            ),
+            EVENT_SCHEMA,
+        )
+        self._count_skips(decoded.skipped)
+        numbers = decoded.table["block_number"].unique().sort().to_list()
+        return protocol_events.with_block_times(decoded.table, await self._block_times(numbers))
+
+    async def transaction_facts(self, hashes: Iterable[str]) -> pl.DataFrame:
+        """Sender, recipient, nonce, gas prices, type, index and status of each transaction
+        (the transactions table); unknown hashes are left out."""
+        facts, _events = await self.transactions_and_events(hashes)
+        return facts
+
+    async def events_in_transactions(
+        self, hashes: Iterable[str], *, specs: Sequence[EventSpec] = PROTOCOL_EVENTS
+    ) -> pl.DataFrame:
+        """The protocol events the transactions emitted (from their receipts' logs)."""
+        _facts, events = await self.transactions_and_events(hashes, specs=specs)
+        return events
+
+    async def transactions_and_events(
+        self, hashes: Iterable[str], *, specs: Sequence[EventSpec] = PROTOCOL_EVENTS
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """:meth:`transaction_facts` and :meth:`events_in_transactions` from one batch of
+        ``eth_getTransactionByHash`` and ``eth_getTransactionReceipt`` calls (both cached
+        once final); mixer deposits get their depositor from the transaction's sender."""
+        wanted = sorted({parse_tx_hash(tx_hash) for tx_hash in hashes})
+        if not wanted:
+            return protocol_events.empty_transactions(), protocol_events.empty_events()
+        chain_id = await self.chain_id()
+        calls = [RpcCall("eth_getTransactionByHash", [tx_hash]) for tx_hash in wanted] + [
+            RpcCall("eth_getTransactionReceipt", [tx_hash]) for tx_hash in wanted
+        ]
+        answers = await self._batched(calls, self._tx_batch)
+        transactions, receipts = answers[: len(wanted)], answers[len(wanted) :]
+        facts = protocol_events.transactions_from_rpc(
+            [tx for tx in transactions if tx is not None],
+            [receipt for receipt in receipts if receipt is not None],
+            chain_id=chain_id,
+            source="rpc:eth_getTransactionByHash",
+        )
+        events = protocol_events.merge(
+            (
+                protocol_events.events_from_logs(
+                    receipt["logs"],
+                    chain_id=chain_id,
+                    source="rpc:eth_getTransactionReceipt",
+                    request_key=request_key(chain_id, call.method, call.params),
+                    specs=specs,
+                )
+                for call, receipt in zip(calls[len(wanted) :], receipts, strict=True)
+                if isinstance(receipt, Mapping) and isinstance(receipt.get("logs"), list)
+            ),
+            EVENT_SCHEMA,
+        )
+        self._count_skips(facts.skipped)
+        self._count_skips(events.skipped)
+        numbers = sorted(
+            set(facts.table["block_number"].to_list()) | set(events.table["block_number"])
+        )
+        times = await self._block_times(numbers)
+        table = protocol_events.with_block_times(facts.table, times)
+        found = protocol_events.with_block_times(events.table, times)
+        return table, protocol_events.with_tx_senders(found, table, specs)
 
     # -- tokens ---------------------------------------------------------------------------
 
