@@ -1,0 +1,1 @@
+"""Off-ramps: exchange deposit addresses found by behaviour, and where traced funds left."""
