@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 import polars as pl
@@ -123,7 +123,7 @@ class Offramp:
     asset: AssetAmount  # token address, symbol, decimals and the exact traced raw amount
     confidence: float
     arrivals: tuple[Arrival, ...]
-    evidence: tuple[str, ...]  # arrival txs, then the deposit detector's sweeps
+    evidence: tuple[str, ...]  # arrival txs, then the deposit address's sweeps of the asset
     identified_by: str  # "label" or the heuristic that found the address
 
     @property
@@ -160,7 +160,8 @@ class _Target:
     entity: str
     confidence: float
     identified_by: str
-    supporting: tuple[str, ...] = ()
+    # Per token: the transactions that show what the address is (a deposit address's sweeps).
+    supporting: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def traced_from_addresses(transfers: pl.DataFrame, addresses: Iterable[str]) -> pl.DataFrame:
@@ -247,7 +248,7 @@ def find_offramps(
                 asset=asset,
                 confidence=found.confidence,
                 arrivals=tuple(arrivals[(chain_id, address, token)]),
-                evidence=tuple(dict.fromkeys([*hashes, *found.supporting])),
+                evidence=tuple(dict.fromkeys([*hashes, *found.supporting.get(token, ())])),
                 identified_by=found.identified_by,
             )
         )
@@ -273,7 +274,7 @@ def _identify(
     found = detected.get((chain_id, address))
     if found is None:
         return None
-    sweeps = tuple(h for asset in found.assets for h in asset.sweeps)
+    sweeps = {asset.token_address: asset.sweeps for asset in found.assets}
     return _Target("exchange_deposit", found.entity, found.confidence, found.heuristic, sweeps)
 
 
