@@ -1,0 +1,2 @@
+"""Flow patterns launderers leave: peel chains, fan-out splits, fan-in consolidation and
+rapid pass-through hops."""

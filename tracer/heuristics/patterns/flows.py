@@ -1,0 +1,491 @@
+"""Flow patterns as findings: peel chains, fan-out splits, fan-in consolidation, pass-through.
+
+Each detector is a pure function of the transfer table that returns
+:class:`~tracer.findings.Finding` objects. Shared rules:
+
+* only successful, non-zero, fungible transfers count, and each asset is examined on its own
+  (amounts of different tokens are never added up);
+* ``exclude`` names addresses known to be services although unlabelled (detected exchange
+  deposit addresses consolidate customers' deposits by design);
+* ``subjects_from`` (optional) limits the addresses a pattern is *about* (the hop, the
+  splitter, the collector) to, say, the traced addresses; labelled services (exchanges, DEXs,
+  mixers, bridges, OTC desks) are never subjects: their hubs look like every pattern;
+* native amounts may fall short by gas: a hop "forwards everything" when it sends at least
+  ``min_forward_fraction`` of what it received;
+* amounts in ``details`` are exact raw integers as decimal strings, with the token address.
+
+Confidence rules are stated in each spec's ``confidence`` text.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import polars as pl
+
+from tracer.findings import Finding
+from tracer.heuristics.base import HeuristicSpec, Parameter, ParameterValue, Reference
+from tracer.heuristics.exchanges.deposit_address import fungible_moves
+from tracer.labels.store import LabelStore
+from tracer.types import NATIVE_TOKEN
+
+PEEL_CHAIN: Final = "peel-chain"
+FAN_OUT: Final = "fan-out-split"
+FAN_IN: Final = "fan-in-consolidation"
+PASS_THROUGH: Final = "rapid-pass-through"  # noqa: S105 (a heuristic id)
+
+MEIKLEJOHN_2013 = Reference(
+    "Meiklejohn, S. et al. (2013). A Fistful of Bitcoins: Characterizing Payments Among Men "
+    "with No Names. IMC 2013 (peeling chains)",
+    "https://doi.org/10.1145/2504730.2504747",
+)
+KAPPOS_2022 = Reference(
+    "Kappos, G. et al. (2022). How to Peel a Million: Validating and Expanding Bitcoin "
+    "Clusters. USENIX Security 2022",
+    "https://www.usenix.org/conference/usenixsecurity22/presentation/kappos",
+)
+FATF_RED_FLAGS = Reference(
+    "FATF (2020). Virtual Assets Red Flag Indicators of Money Laundering and Terrorist "
+    "Financing (structuring, many addresses, funds moved on immediately)",
+    "https://www.fatf-gafi.org/en/publications/Methodsandtrends/"
+    "Virtual-assets-red-flag-indicators.html",
+)
+WEBER_2019 = Reference(
+    "Weber, M. et al. (2019). Anti-Money Laundering in Bitcoin: Experimenting with Graph "
+    "Convolutional Networks for Financial Forensics (Elliptic data set)",
+    "https://arxiv.org/abs/1908.02591",
+)
+WANG_2023 = Reference(
+    "Wang, Z. et al. (2023). On How Zero-Knowledge Proof Blockchain Mixers Improve, and "
+    "Worsen User Privacy. WWW 2023 (linking withdrawal addresses that consolidate)",
+    "https://arxiv.org/abs/2201.09035",
+)
+
+_WINDOW = Parameter(
+    "window_hours", int, 24, "How soon after receiving the address must act.", 1, 24 * 30
+)
+_FORWARD = Parameter(
+    "min_forward_fraction", float, 0.98,
+    "Share of what was received that counts as forwarding everything (gas aside).", 0.5, 1.0,
+)  # fmt: skip
+
+HEURISTICS: Final[tuple[HeuristicSpec, ...]] = (
+    HeuristicSpec(
+        id=PEEL_CHAIN,
+        title="Peel chain",
+        description=(
+            "A sequence of hops, each sending a small part of what it received to a side "
+            "address and the bulk to the next hop, which does the same: the classic way to "
+            "pay out stolen funds in pieces while keeping one main trail."
+        ),
+        references=(MEIKLEJOHN_2013, KAPPOS_2022),
+        parameters=(
+            Parameter("min_hops", int, 3, "Fewest peeling hops that make a chain.", 2, 1000),
+            Parameter(
+                "max_peel_fraction",
+                float,
+                0.25,
+                "Largest share of a hop's outflow the side payments may take.",
+                0.01,
+                0.5,
+            ),
+            _FORWARD,
+            _WINDOW,
+        ),
+        confidence=(
+            "0.6 at min_hops, +0.1 per further hop, at most 0.9: each extra hop repeating the "
+            "same shape makes chance less likely."
+        ),
+    ),
+    HeuristicSpec(
+        id=FAN_OUT,
+        title="Fan-out split",
+        description=(
+            "An address that, shortly after receiving, splits the funds among several fresh "
+            "addresses (never seen before in the table): the usual first step before mixers "
+            "or many deposit addresses."
+        ),
+        references=(FATF_RED_FLAGS, WEBER_2019),
+        parameters=(
+            Parameter("min_recipients", int, 3, "Fewest fresh recipients.", 2, 10_000),
+            _FORWARD,
+            _WINDOW,
+        ),
+        confidence=(
+            "0.6 at min_recipients, +0.05 per further fresh recipient, at most 0.85; +0.05 "
+            "when the address forwarded everything it received."
+        ),
+    ),
+    HeuristicSpec(
+        id=FAN_IN,
+        title="Fan-in consolidation (collector)",
+        description=(
+            "An address receiving from several source addresses (the traced ones, when given) "
+            "within a window and then sending the total on: a collector consolidating, for "
+            "example, mixer withdrawal addresses before paying an OTC desk."
+        ),
+        references=(WANG_2023, FATF_RED_FLAGS),
+        parameters=(
+            Parameter("min_sources", int, 3, "Fewest distinct source addresses.", 2, 10_000),
+            _FORWARD,
+            Parameter(
+                "window_hours",
+                int,
+                72,
+                "Longest span from first inflow to the send-on.",
+                1,
+                24 * 90,
+            ),
+        ),
+        confidence=(
+            "0.6 at min_sources, +0.05 per further source, at most 0.85; +0.05 when every "
+            "source is a traced address."
+        ),
+    ),
+    HeuristicSpec(
+        id=PASS_THROUGH,
+        title="Rapid pass-through hop",
+        description=(
+            "An address that forwards (nearly) everything it received within a short time "
+            "and keeps nothing: an intermediary wallet that only adds a hop."
+        ),
+        references=(FATF_RED_FLAGS, WEBER_2019),
+        parameters=(
+            _FORWARD,
+            Parameter("window_hours", int, 6, "Longest hold from inflow to outflow.", 1, 24 * 7),
+        ),
+        confidence=(
+            "0.8 when held under a quarter of the window, else 0.65; +0.1 when one inflow "
+            "went on in one outflow (a pure relay)."
+        ),
+    ),
+)
+_SPECS: Final = {spec.id: spec for spec in HEURISTICS}
+
+
+@dataclass(frozen=True, slots=True)
+class _Flow:
+    time: datetime
+    block: int
+    tx: str
+    src: str
+    dst: str
+    value: int
+
+
+class _Moves:
+    """Per (address, token): inflows and outflows in chronological order."""
+
+    def __init__(self, transfers: pl.DataFrame) -> None:
+        self.incoming: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
+        self.outgoing: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
+        self.first_seen: dict[str, tuple[int, str]] = {}
+        self.chain_of: dict[str, int] = {}
+        frame = fungible_moves(transfers).sort("block_number", "transaction_hash")
+        columns = (
+            "chain_id", "block_number", "block_time", "transaction_hash",
+            "from_address", "to_address", "token_address", "value_raw",
+        )  # fmt: skip
+        for chain, block, time, tx, src, dst, token_or_null, raw in frame.select(
+            columns
+        ).iter_rows():
+            flow = _Flow(time, block, tx, src, dst, int(raw))
+            token = token_or_null or NATIVE_TOKEN
+            self.incoming[(dst, token)].append(flow)
+            self.outgoing[(src, token)].append(flow)
+            for address in (src, dst):
+                self.first_seen.setdefault(address, (block, tx))
+                self.chain_of.setdefault(address, chain)
+
+    def active(self) -> list[tuple[str, str]]:
+        """(address, token) pairs that both received and sent."""
+        return sorted(set(self.incoming) & set(self.outgoing))
+
+
+def _subjects(
+    moves: _Moves,
+    labels: LabelStore | None,
+    subjects_from: Iterable[str] | None,
+    exclude: Iterable[str] = (),
+) -> list[tuple[str, str]]:
+    wanted = None if subjects_from is None else set(subjects_from)
+    excluded = set(exclude)
+    return [
+        (address, token)
+        for address, token in moves.active()
+        if (wanted is None or address in wanted)
+        and address not in excluded
+        and (labels is None or not labels.is_service(address, moves.chain_of[address]))
+    ]
+
+
+def _within(flows: Sequence[_Flow], start: datetime, seconds: int) -> list[_Flow]:
+    return [f for f in flows if 0 <= (f.time - start).total_seconds() <= seconds]
+
+
+def _hashes(*groups: Iterable[_Flow]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f.tx for group in groups for f in group))
+
+
+# --------------------------------------------------------------------------- pass-through
+
+
+def rapid_pass_through(
+    transfers: pl.DataFrame,
+    *,
+    labels: LabelStore | None = None,
+    subjects_from: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
+    parameters: Mapping[str, object] | None = None,
+) -> list[Finding]:
+    """Addresses that sent on at least ``min_forward_fraction`` of everything they received
+    of an asset, every outflow within ``window_hours`` of the first inflow, keeping nothing."""
+    params = _SPECS[PASS_THROUGH].resolve(parameters)
+    window = int(params["window_hours"]) * 3600
+    fraction = float(params["min_forward_fraction"])
+    moves = _Moves(transfers)
+    findings = []
+    for address, token in _subjects(moves, labels, subjects_from, exclude):
+        inflows, outflows = moves.incoming[(address, token)], moves.outgoing[(address, token)]
+        received, sent = sum(f.value for f in inflows), sum(f.value for f in outflows)
+        first_in, last_out = inflows[0], outflows[-1]
+        hold = int((last_out.time - first_in.time).total_seconds())
+        if not (
+            fraction * received <= sent <= received
+            and outflows[0].block >= first_in.block
+            and hold <= window
+        ):
+            continue
+        relay = len(inflows) == 1 and len(outflows) == 1
+        confidence = (0.8 if hold * 4 <= window else 0.65) + (0.1 if relay else 0.0)
+        findings.append(
+            Finding(
+                heuristic=PASS_THROUGH,
+                confidence=round(confidence, 4),
+                subjects=(address,),
+                evidence=_hashes(inflows, outflows),
+                details={
+                    "token_address": token,
+                    "received_raw": str(received),
+                    "forwarded_raw": str(sent),
+                    "hold_seconds": hold,
+                    "from": sorted({f.src for f in inflows}),
+                    "to": sorted({f.dst for f in outflows}),
+                    "parameters": dict(params),
+                },
+            )
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- fan-out
+
+
+def fan_out_splits(
+    transfers: pl.DataFrame,
+    *,
+    labels: LabelStore | None = None,
+    subjects_from: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
+    parameters: Mapping[str, object] | None = None,
+) -> list[Finding]:
+    """Addresses that, within ``window_hours`` of their first inflow of an asset, paid at
+    least ``min_recipients`` fresh addresses (whose first transfer in the table is this one)."""
+    params = _SPECS[FAN_OUT].resolve(parameters)
+    window = int(params["window_hours"]) * 3600
+    fraction = float(params["min_forward_fraction"])
+    needed = int(params["min_recipients"])
+    moves = _Moves(transfers)
+    findings = []
+    for address, token in _subjects(moves, labels, subjects_from, exclude):
+        inflows = moves.incoming[(address, token)]
+        outflows = _within(moves.outgoing[(address, token)], inflows[0].time, window)
+        fresh = [f for f in outflows if moves.first_seen[f.dst] == (f.block, f.tx)]
+        recipients = sorted({f.dst for f in fresh})
+        if len(recipients) < needed:
+            continue
+        received = sum(f.value for f in inflows if f.time <= outflows[-1].time)
+        sent = sum(f.value for f in outflows)
+        emptied = sent >= fraction * received
+        extra = min(len(recipients) - needed, 5)
+        confidence = 0.6 + 0.05 * extra + (0.05 if emptied else 0.0)
+        per_recipient: dict[str, int] = defaultdict(int)
+        for flow in fresh:
+            per_recipient[flow.dst] += flow.value
+        findings.append(
+            Finding(
+                heuristic=FAN_OUT,
+                confidence=round(confidence, 4),
+                subjects=(address, *recipients),
+                evidence=_hashes(inflows[:1], fresh),
+                details={
+                    "token_address": token,
+                    "received_raw": str(received),
+                    "sent_raw": str(sent),
+                    "fresh_recipients": {a: str(v) for a, v in sorted(per_recipient.items())},
+                    "emptied": emptied,
+                    "parameters": dict(params),
+                },
+            )
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- fan-in
+
+
+def fan_in_consolidations(
+    transfers: pl.DataFrame,
+    *,
+    labels: LabelStore | None = None,
+    sources_from: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
+    parameters: Mapping[str, object] | None = None,
+) -> list[Finding]:
+    """Collectors: addresses that received an asset from at least ``min_sources`` distinct
+    senders (only those in ``sources_from``, when given) within ``window_hours`` and then
+    sent on at least ``min_forward_fraction`` of what they had received."""
+    params = _SPECS[FAN_IN].resolve(parameters)
+    window = int(params["window_hours"]) * 3600
+    fraction = float(params["min_forward_fraction"])
+    needed = int(params["min_sources"])
+    traced = None if sources_from is None else set(sources_from)
+    moves = _Moves(transfers)
+    findings = []
+    for address, token in _subjects(moves, labels, None, exclude):
+        inflows = moves.incoming[(address, token)]
+        outflows = _within(moves.outgoing[(address, token)], inflows[0].time, window)
+        if not outflows:
+            continue
+        before = [f for f in inflows if f.time <= outflows[-1].time]
+        counted = [f for f in before if traced is None or f.src in traced]
+        sources = sorted({f.src for f in counted})
+        received = sum(f.value for f in before)
+        sent = sum(f.value for f in outflows)
+        if len(sources) < needed or sent < fraction * received:
+            continue
+        all_traced = traced is not None and len(counted) == len(before)
+        confidence = 0.6 + 0.05 * min(len(sources) - needed, 5) + (0.05 if all_traced else 0.0)
+        per_source: dict[str, int] = defaultdict(int)
+        for flow in counted:
+            per_source[flow.src] += flow.value
+        findings.append(
+            Finding(
+                heuristic=FAN_IN,
+                confidence=round(confidence, 4),
+                subjects=(address, *sources),
+                evidence=_hashes(counted, outflows),
+                details={
+                    "token_address": token,
+                    "sources": {a: str(v) for a, v in sorted(per_source.items())},
+                    "received_raw": str(received),
+                    "sent_raw": str(sent),
+                    "to": sorted({f.dst for f in outflows}),
+                    "parameters": dict(params),
+                },
+            )
+        )
+    return findings
+
+
+# --------------------------------------------------------------------------- peel chains
+
+
+@dataclass(frozen=True, slots=True)
+class _Peel:
+    address: str
+    received: int
+    onward: _Flow
+    peels: tuple[_Flow, ...]
+
+
+def peel_chains(
+    transfers: pl.DataFrame,
+    *,
+    labels: LabelStore | None = None,
+    subjects_from: Iterable[str] | None = None,
+    exclude: Iterable[str] = (),
+    parameters: Mapping[str, object] | None = None,
+) -> list[Finding]:
+    """Chains of at least ``min_hops`` peeling hops of one asset. A hop sends on at least
+    ``min_forward_fraction`` of what it received within ``window_hours``: the largest
+    payment is the onward one, the others (together at most ``max_peel_fraction`` of the
+    outflow) are peels, and the next hop is the onward payment's recipient."""
+    params = _SPECS[PEEL_CHAIN].resolve(parameters)
+    window = int(params["window_hours"]) * 3600
+    fraction = float(params["min_forward_fraction"])
+    max_peel = float(params["max_peel_fraction"])
+    moves = _Moves(transfers)
+    hops: dict[tuple[str, str], _Peel] = {}
+    for address, token in _subjects(moves, labels, subjects_from, exclude):
+        inflows = moves.incoming[(address, token)]
+        outflows = moves.outgoing[(address, token)]
+        received = sum(f.value for f in inflows)
+        sent = sum(f.value for f in outflows)
+        if len(outflows) < 2 or not fraction * received <= sent <= received:
+            continue
+        if (outflows[-1].time - inflows[0].time).total_seconds() > window:
+            continue
+        onward = max(outflows, key=lambda f: (f.value, f.block, f.tx))
+        peels = tuple(f for f in outflows if f is not onward)
+        if sum(f.value for f in peels) > max_peel * sent:
+            continue
+        hops[(address, token)] = _Peel(address, received, onward, peels)
+    successors = {key: (hop.onward.dst, key[1]) for key, hop in hops.items()}
+    heads = sorted(set(hops) - {s for s in successors.values() if s in hops})
+    findings = []
+    for head in heads:
+        chain = [hops[head]]
+        key = successors[head]
+        while key in hops and len(chain) <= len(hops):  # the bound guards against cycles
+            chain.append(hops[key])
+            key = successors[key]
+        if len(chain) < int(params["min_hops"]):
+            continue
+        confidence = min(0.9, 0.6 + 0.1 * (len(chain) - int(params["min_hops"])))
+        findings.append(_peel_finding(chain, head[1], key[0], confidence, params))
+    return findings
+
+
+def _peel_finding(
+    chain: Sequence[_Peel],
+    token: str,
+    end: str,
+    confidence: float,
+    params: Mapping[str, ParameterValue],
+) -> Finding:
+    details_hops: list[dict[str, Any]] = [
+        {
+            "address": hop.address,
+            "received_raw": str(hop.received),
+            "onward_to": hop.onward.dst,
+            "onward_raw": str(hop.onward.value),
+            "onward_tx": hop.onward.tx,
+            "peels": [{"to": f.dst, "amount_raw": str(f.value), "tx": f.tx} for f in hop.peels],
+        }
+        for hop in chain
+    ]
+    peel_total = sum(f.value for hop in chain for f in hop.peels)
+    return Finding(
+        heuristic=PEEL_CHAIN,
+        confidence=round(confidence, 4),
+        subjects=tuple(hop.address for hop in chain),
+        evidence=tuple(
+            dict.fromkeys(
+                f.tx
+                for hop in chain
+                for f in sorted((*hop.peels, hop.onward), key=lambda f: (f.block, f.tx))
+            )
+        ),
+        details={
+            "token_address": token,
+            "hops": details_hops,
+            "peeled_raw": str(peel_total),
+            "end": end,
+            "parameters": dict(params),
+        },
+    )
