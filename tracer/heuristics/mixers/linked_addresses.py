@@ -178,8 +178,8 @@ def withdrawal_groups(
         for other in members[1:]:
             first = members[0]
             reason = (
-                f"same recipient {key}"
-                if first.recipient == other.recipient == key
+                f"same recipient {first.recipient}"
+                if first.recipient == other.recipient
                 else f"recipients {first.recipient} and {other.recipient} linked through {key}"
             )
             union(first.tx, other.tx, reason)
