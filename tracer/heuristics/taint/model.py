@@ -117,6 +117,7 @@ TRACED_TRANSFER_SCHEMA: Final = pl.Schema(
     {
         "chain_id": pl.Int64(),
         "block_number": pl.Int64(),
+        "block_time": pl.Datetime("us", "UTC"),
         "transaction_hash": pl.String(),
         "transfer_kind": pl.String(),
         "log_index": pl.Int64(),
