@@ -474,3 +474,39 @@ def test_bad_inputs_are_named() -> None:
     empty = trace_taint(table([]), SEEDS, "fifo")
     assert empty.balances == {}
     assert empty.transfers.is_empty()
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_chunked_loop_gives_the_same_result(
+    policy: Policy, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loop holds a few rows at a time, cut at block ends; tiny chunks change nothing."""
+    later = [
+        dict(
+            r,
+            block_number=r["block_number"] + 10,
+            transaction_hash=tx(int(r["transaction_hash"], 16) + 50),
+        )
+        for r in WRAP
+    ]
+    rows = [*SWAPS, *later]
+    link_rows = [
+        row(89, 29, "victim", "seed", 100),
+        row(90, 30, "seed", "mixer", 100),
+        row(91, 33, "mixer", "w", 95, "internal", trace="0"),
+        row(92, 34, "w", "b", 95),
+    ]
+    rows += link_rows
+    store = labels(**SWAP_LABELS, mixer=Category.MIXER)
+    links = [
+        Link(tx(90), NAMES["w"], ETH, 95, 33, to_tx=tx(91)),
+        Link(tx(90), NAMES["d"], ETH, 5, 31),
+    ]
+    whole = trace_taint(table(rows), SEEDS, policy, store, links=links)
+    monkeypatch.setattr("tracer.heuristics.taint.engine.CHUNK_ROWS", 2)
+    chunked = trace_taint(table(rows), SEEDS, policy, store, links=links)
+    assert chunked.balances == whole.balances
+    assert chunked.transfers.equals(whole.transfers)
+    assert chunked.conversions == whole.conversions
+    kinds = {c.kind.value for c in whole.conversions}
+    assert kinds == {"swap", "wrap", "unwrap", "link"}

@@ -66,6 +66,7 @@ from tracer.labels.store import LabelStore
 from tracer.transfers.schema import TransferKind
 
 _VALUE_KINDS = (TransferKind.NATIVE.value, TransferKind.INTERNAL.value)
+CHUNK_ROWS = 500_000  # rows held as Python lists at a time (see _Run.loop)
 
 
 def asset_key(asset: Asset) -> str:
@@ -162,6 +163,7 @@ def trace_taint(
         _to_tracked=pl.col("to_address").is_in(reached),
         _seed_in=pl.col("to_address").is_in(seed_series) & (pl.col("ord") >= start_ord),
     )
+    del rows, blocks  # the loop needs only the relevant rows
     relevant = _mark_wraps(relevant, wrappers, stops, enabled=swap_detection)
     swaps = swap_candidates(relevant, reach, stops) if swap_detection else {}
 
@@ -274,18 +276,9 @@ class _Run:
         self.stops = stops
         self.seeds = seeds
         self.swaps = swaps
-        self.blocks: list[int] = rows["block_number"].to_list()
-        self.txs: list[str] = rows["transaction_hash"].to_list()
-        self.froms: list[str] = rows["from_address"].to_list()
-        self.tos: list[str] = rows["to_address"].to_list()
-        self.assets: list[str] = rows["asset"].to_list()
-        self.values: list[str] = rows["value_raw"].to_list()
-        self.from_live: list[bool] = rows["_from_live"].to_list()
-        self.to_stop: list[bool] = rows["_to_stop"].to_list()
-        self.to_tracked: list[bool] = rows["_to_tracked"].to_list()
-        self.seed_in: list[bool] = rows["_seed_in"].to_list()
-        self.wrap: list[bool] = rows["_wrap"].to_list()
-        self.unwrap: list[bool] = rows["_unwrap"].to_list()
+        self.rows = rows
+        self.offset = 0  # index of the loaded chunk's first row in ``rows``
+        self._load(rows.clear())
         self.received: dict[Key, int] = defaultdict(int)
         self.sent: dict[Key, int] = defaultdict(int)
         self.out_index: list[int] = []
@@ -318,7 +311,41 @@ class _Run:
         hits = rows.filter(pl.col("transaction_hash").is_in(to_txs))
         return set(hits.select("transaction_hash", "to_address", "asset").iter_rows())
 
+    def _load(self, chunk: pl.DataFrame) -> None:
+        """Columns of one chunk as Python lists (what the loop indexes)."""
+        self.blocks: list[int] = chunk["block_number"].to_list()
+        self.txs: list[str] = chunk["transaction_hash"].to_list()
+        self.froms: list[str] = chunk["from_address"].to_list()
+        self.tos: list[str] = chunk["to_address"].to_list()
+        self.assets: list[str] = chunk["asset"].to_list()
+        self.values: list[str] = chunk["value_raw"].to_list()
+        self.from_live: list[bool] = chunk["_from_live"].to_list()
+        self.to_stop: list[bool] = chunk["_to_stop"].to_list()
+        self.to_tracked: list[bool] = chunk["_to_tracked"].to_list()
+        self.seed_in: list[bool] = chunk["_seed_in"].to_list()
+        self.wrap: list[bool] = chunk["_wrap"].to_list()
+        self.unwrap: list[bool] = chunk["_unwrap"].to_list()
+
     def loop(self) -> None:
+        """Chunks of about CHUNK_ROWS rows, cut at block ends: Python lists of the whole
+        table would cost ~0.5 KiB per row, and no transaction (nor a synthetic link, applied
+        at a block's end) straddles a cut."""
+        blocks = self.rows["block_number"]
+        total = self.rows.height
+        start = 0
+        while start < total:
+            end = min(start + CHUNK_ROWS, total)
+            if end < total:
+                end = int(blocks.search_sorted(blocks[end - 1], side="right"))
+            self.offset = start
+            self._load(self.rows.slice(start, end - start))
+            self._loop_chunk()
+            start = end
+        self._load(self.rows.clear())
+        while self.pending:
+            self._apply_synthetic(self.pending.pop(0))
+
+    def _loop_chunk(self) -> None:
         txs, blocks = self.txs, self.blocks
         current = None
         special = False  # the current transaction has swap candidates or link rows
@@ -337,8 +364,6 @@ class _Run:
             else:
                 self.process(i)
         self._flush()
-        while self.pending:
-            self._apply_synthetic(self.pending.pop(0))
 
     def process(self, i: int, num: int = 0, den: int = 0) -> tuple[int, int]:
         """Apply row ``i``; ``num/den`` is a conversion share. Returns (carried, converted)."""
@@ -372,7 +397,7 @@ class _Run:
             if traced:
                 self.received[recipient] += traced
         if traced:
-            self.out_index.append(i)
+            self.out_index.append(self.offset + i)
             self.out_traced.append(str(traced))
             self.out_converted.append(str(converted))
         return carried, converted
