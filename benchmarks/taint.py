@@ -9,8 +9,8 @@ exchanges (stops), five assets (the native coin and four ERC-20s with 18, 6, 8 a
 decimals), 100 rows per block, and five seeds among mid-degree addresses. Timed: trace_taint
 per policy (ordering, reachability, loop) and build_flow_graph on the haircut result. The
 baseline builds a MultiDiGraph of the whole table and walks its edges in time order with the
-same haircut books; it runs up to ``--baseline-max`` rows (the full graph of 10M rows does
-not fit this machine's memory alongside the table).
+same haircut books; it runs up to ``--baseline-max`` rows (default 1M, to keep ``make bench``
+short; at 10M it takes about 3 min and raises the peak to about 13 GiB, see the README).
 """
 
 from __future__ import annotations
