@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from tracer.analysis import analyse_case
 from tracer.atomic import atomic_write, atomic_write_text
 from tracer.chains import Chain, chain_by_id, chain_by_name
 from tracer.crawl.case import (
@@ -31,6 +32,7 @@ from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
 from tracer.errors import InputError, SourceError
+from tracer.heuristics.taint.model import Policy
 from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.reports.json_report import build_report
 from tracer.sources.jsonrpc import TracePath
@@ -184,6 +186,13 @@ def trace(
     concurrency: Annotated[
         int, typer.Option(min=1, help="Requests in flight at once to the RPC endpoint.")
     ] = 8,
+    policy: Annotated[
+        str,
+        typer.Option(
+            help="Taint policy: haircut (proportional), fifo (first in, first out) or poison "
+            "(every outflow of a tainted address counts in full)."
+        ),
+    ] = "haircut",
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display or summary.")
     ] = False,
@@ -227,14 +236,18 @@ def trace(
         restart=restart,
         labels_digest=labels_digest(label_paths),
     )
+    chosen_policy = Policy.parse(policy)
     if all_chains:
-        _trace_all_chains(base, label_store, rps, concurrency, quiet=quiet, no_cache=no_cache)
+        _trace_all_chains(
+            base, label_store, rps, concurrency, quiet=quiet, no_cache=no_cache,
+            policy=chosen_policy,
+        )  # fmt: skip
         return
     if not rpc_url:
         raise InputError("no RPC endpoint: give --rpc-url URL or set TRACER_RPC_URL")
     options = _case_options(base, rpc_url, selected_chain, out, rps, concurrency, no_cache)
     outcome = _run_case(options, label_store, quiet)
-    report = _case_report(outcome, list(parsed_seeds), label_store)
+    report = _case_report(outcome, list(parsed_seeds), label_store, chosen_policy)
     _write_case(out, outcome, report)
     _print_notes(outcome)
     if not quiet:
@@ -346,6 +359,7 @@ def _trace_all_chains(
     *,
     quiet: bool,
     no_cache: bool,
+    policy: Policy,
 ) -> None:
     targets = asyncio.run(_all_chain_targets(base.rpc_url))
     if not targets:
@@ -366,7 +380,7 @@ def _trace_all_chains(
         out = base.out / chain.name
         options = _case_options(base, url, chain, out, rps, concurrency, no_cache)
         outcome = _run_case(options, labels, quiet)
-        report = _case_report(outcome, list(base.seeds), labels)
+        report = _case_report(outcome, list(base.seeds), labels, policy)
         _write_case(out, outcome, report)
         _print_notes(outcome)
         traced.append(chain.name)
@@ -440,7 +454,9 @@ def _print_activity(activity: dict[Address, list[ChainActivity]]) -> None:
 # -- outputs -----------------------------------------------------------------------------
 
 
-def _case_report(outcome: TraceOutcome, seeds: list[Address], labels: LabelStore) -> dict[str, Any]:
+def _case_report(
+    outcome: TraceOutcome, seeds: list[Address], labels: LabelStore, policy: Policy
+) -> dict[str, Any]:
     crawl = outcome.crawl
     report = build_report(
         chain_id=outcome.chain.chain_id,
@@ -453,6 +469,18 @@ def _case_report(outcome: TraceOutcome, seeds: list[Address], labels: LabelStore
     report["coverage"]["trace_path"] = outcome.trace_path.value
     report["coverage"]["gaps"] = [outcome.data_gap] if outcome.data_gap else []
     report["window"] = {"from_block": crawl.from_block, "to_block": crawl.head_block}
+    analysis = analyse_case(
+        crawl.transfers,
+        outcome.protocol.events,
+        outcome.protocol.transactions,
+        seeds,
+        labels,
+        policy=policy,
+    )
+    report["policy"] = policy.value
+    report["offramps"] = [offramp.to_json() for offramp in analysis.offramps]
+    report["mixer_links"] = [link.to_json() for link in analysis.mixer_links]
+    report["findings"] = [finding.to_json() for finding in analysis.findings]
     return report
 
 
