@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -17,6 +18,7 @@ from rich.table import Table
 
 from tracer.analysis import analyse_case
 from tracer.atomic import atomic_write, atomic_write_text
+from tracer.cases import EDGES_FILE, NODES_FILE
 from tracer.chains import Chain, chain_by_id, chain_by_name
 from tracer.crawl.case import (
     CACHE_FILE,
@@ -32,6 +34,8 @@ from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
 from tracer.errors import InputError, SourceError
+from tracer.graph.build import build_flow_graph
+from tracer.graph.tables import graph_tables, token_info_of
 from tracer.heuristics.taint.model import Policy
 from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.reports.json_report import build_report
@@ -41,6 +45,7 @@ from tracer.sources.transport import EndpointLimits, RetryPolicy, Transport
 from tracer.types import NATIVE_TOKEN, Address, parse_address
 
 _stderr = Console(stderr=True)
+GraphTables = tuple[pl.DataFrame, pl.DataFrame]  # nodes, edges
 NATIVE_DECIMALS = 18  # every chain in configs/chains.toml
 
 
@@ -247,8 +252,8 @@ def trace(
         raise InputError("no RPC endpoint: give --rpc-url URL or set TRACER_RPC_URL")
     options = _case_options(base, rpc_url, selected_chain, out, rps, concurrency, no_cache)
     outcome = _run_case(options, label_store, quiet)
-    report = _case_report(outcome, list(parsed_seeds), label_store, chosen_policy)
-    _write_case(out, outcome, report)
+    report, tables = _case_report(outcome, list(parsed_seeds), label_store, chosen_policy)
+    _write_case(out, outcome, report, tables)
     _print_notes(outcome)
     if not quiet:
         _print_summary(report, out, outcome.stats)
@@ -380,8 +385,8 @@ def _trace_all_chains(
         out = base.out / chain.name
         options = _case_options(base, url, chain, out, rps, concurrency, no_cache)
         outcome = _run_case(options, labels, quiet)
-        report = _case_report(outcome, list(base.seeds), labels, policy)
-        _write_case(out, outcome, report)
+        report, tables = _case_report(outcome, list(base.seeds), labels, policy)
+        _write_case(out, outcome, report, tables)
         _print_notes(outcome)
         traced.append(chain.name)
         if not quiet:
@@ -456,7 +461,8 @@ def _print_activity(activity: dict[Address, list[ChainActivity]]) -> None:
 
 def _case_report(
     outcome: TraceOutcome, seeds: list[Address], labels: LabelStore, policy: Policy
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], GraphTables]:
+    """The report and the traced flow graph's tables (nodes, edges)."""
     crawl = outcome.crawl
     report = build_report(
         chain_id=outcome.chain.chain_id,
@@ -481,10 +487,14 @@ def _case_report(
     report["offramps"] = [offramp.to_json() for offramp in analysis.offramps]
     report["mixer_links"] = [link.to_json() for link in analysis.mixer_links]
     report["findings"] = [finding.to_json() for finding in analysis.findings]
-    return report
+    graph = build_flow_graph(crawl.transfers, analysis.taint, labels)
+    tables = graph_tables(graph, analysis.offramps, token_info_of(crawl.transfers))
+    return report, tables
 
 
-def _write_case(out: Path, outcome: TraceOutcome, report: dict[str, Any]) -> None:
+def _write_case(
+    out: Path, outcome: TraceOutcome, report: dict[str, Any], tables: GraphTables
+) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -492,6 +502,9 @@ def _write_case(out: Path, outcome: TraceOutcome, report: dict[str, Any]) -> Non
     atomic_write(out / "transfers.parquet", outcome.crawl.transfers.write_parquet)
     atomic_write(out / "events.parquet", outcome.protocol.events.write_parquet)
     atomic_write(out / "transactions.parquet", outcome.protocol.transactions.write_parquet)
+    nodes, edges = tables
+    atomic_write(out / NODES_FILE, nodes.write_parquet)
+    atomic_write(out / EDGES_FILE, edges.write_parquet)
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
 
 
