@@ -32,9 +32,11 @@ from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
 from tracer.errors import InputError, SourceError
+from tracer.graph.build import build_flow_graph
 from tracer.heuristics.taint.model import Policy
 from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.reports.json_report import build_report
+from tracer.reports.paths import add_offramp_paths, token_info_from
 from tracer.sources.jsonrpc import TracePath
 from tracer.sources.rpcclient import JsonRpcClient
 from tracer.sources.transport import EndpointLimits, RetryPolicy, Transport
@@ -481,6 +483,11 @@ def _case_report(
     report["offramps"] = [offramp.to_json() for offramp in analysis.offramps]
     report["mixer_links"] = [link.to_json() for link in analysis.mixer_links]
     report["findings"] = [finding.to_json() for finding in analysis.findings]
+    graph = build_flow_graph(crawl.transfers, analysis.taint, labels)
+    add_offramp_paths(
+        report, graph, token_info=token_info_from(crawl.transfers),
+        native_symbol=outcome.chain.native_symbol, conversions=analysis.taint.conversions,
+    )  # fmt: skip
     return report
 
 
