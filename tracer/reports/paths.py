@@ -12,8 +12,9 @@ every off-ramp entry of the report:
   traced value; through a mixer pool, the deposit that a mixer link ties to the withdrawal.
   Only inflows that are themselves reachable forward in time from a seed are considered, so
   the walk ends at a seed, unless the traced value was created where no transfer shows it
-  (a link without a withdrawal row): then the route starts there and ``seed`` is null. At most :data:`MAX_HOPS` hops are kept, those nearest the
-  off-ramp; ``omitted_hops`` counts the ones left out between the seed and the first kept hop.
+  (a link without a withdrawal row): then the route starts there and ``seed`` is null. At
+  most :data:`MAX_HOPS` hops are kept, those nearest the off-ramp; ``omitted_hops`` counts
+  the ones left out between the seed and the first kept hop.
 * ``paths_omitted``: how many arrivals have no route listed because of :data:`MAX_PATHS`.
 * a ``time`` (UTC, ISO 8601) on every arrival, so documents can give deposit dates.
 
