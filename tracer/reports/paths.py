@@ -192,6 +192,7 @@ def _hop_json(edge: _Edge, token_info: TokenInfo, native_symbol: str) -> dict[st
         "time": _iso(edge.time),
         "asset": amount.symbol,
         "token_address": edge.token_address,
+        "decimals": amount.decimals,
         "amount": None if amount.decimals is None else amount.display(),
         "amount_raw": str(edge.traced_raw),
     }
