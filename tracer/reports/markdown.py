@@ -121,7 +121,7 @@ def _entity(group: EntityGroup) -> list[str]:
                     md_code(o["amount_raw"]),
                     f"{float(o['confidence']):.2f}",
                     md_text(o.get("identified_by", "")),
-                    *map(_time, arrival_times(o)),
+                    *map(md_time, arrival_times(o)),
                 )
                 for o in group.offramps
             ),
