@@ -7,7 +7,7 @@ print as text, not style the terminal.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -17,6 +17,7 @@ from rich.text import Text
 
 from tracer.reports.view import (
     ATTRIBUTION,
+    EntityGroup,
     amount_text,
     asset_of,
     chain_text,
@@ -37,7 +38,11 @@ def summary(report: Mapping[str, Any]) -> RenderableType:
     parts: list[RenderableType] = [_header(report)]
     offramps = report.get("offramps", [])
     if offramps:
-        parts += [_offramps_table(report), _paths_table(offramps)]
+        groups = group_by_entity(offramps)
+        parts += [
+            _offramps_table(groups),
+            _paths_table([offramp for group in groups for offramp in group.offramps]),
+        ]
     else:
         parts.append(Text("No traced funds reached a known off-ramp."))
     parts.append(_mixers_and_findings(report))
@@ -55,11 +60,11 @@ def _header(report: Mapping[str, Any]) -> Text:
     return text
 
 
-def _offramps_table(report: Mapping[str, Any]) -> Table:
+def _offramps_table(groups: list[EntityGroup]) -> Table:
     table = Table(title="Off-ramps reached by traced funds, by entity", title_justify="left")
     for column in ("entity", "category", "address", "traced amount", "confidence", "arrivals"):
         table.add_column(column, justify="right" if column == "confidence" else "left")
-    for group in group_by_entity(report["offramps"]):
+    for group in groups:
         for index, offramp in enumerate(group.offramps):
             confidence = float(offramp["confidence"])
             style = "" if confidence >= ATTRIBUTION else "dim"
@@ -79,7 +84,7 @@ def _offramps_table(report: Mapping[str, Any]) -> Table:
     return table
 
 
-def _paths_table(offramps: list[Mapping[str, Any]]) -> Table:
+def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
     table = Table(
         title="Paths from a seed (largest traced arrival per off-ramp)", title_justify="left"
     )
