@@ -7,9 +7,10 @@ every off-ramp entry of the report:
 
 * ``paths``: up to :data:`MAX_PATHS` routes, one per arrival, the arrivals that carried the
   most traced value first (ties: the earlier one). Each route is found backwards from the
-  arrival: at every address, the inflow that came before the outflow being explained, of the
-  same asset (or, after a swap at that address, of the asset swapped away), carrying the most
-  traced value; through a mixer pool, the deposit that a mixer link ties to the withdrawal.
+  arrival: at every address, among the inflows that came before the outflow being explained,
+  the one carrying the most traced value, preferring in turn the deposit a mixer link ties
+  to the withdrawal (at a mixer pool), the same asset sent by a non-service, the asset
+  swapped away at that address (after a swap), and the same asset created at a service.
   Only inflows that are themselves reachable forward in time from a seed are considered, so
   the walk ends at a seed, unless the traced value was created where no transfer shows it
   (a link without a withdrawal row): then the route starts there and ``seed`` is null. At
@@ -24,7 +25,7 @@ Amounts are the traced amounts of each hop as exact integers (decimal strings in
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -155,17 +156,22 @@ class _Walker:
         return hops
 
     def _previous(self, edge: _Edge) -> _Edge | None:
+        """The inflow that best explains ``edge`` leaving its sender (see the module doc)."""
         earlier = [e for e in self.inflows.get(edge.source, []) if e.order < edge.order]
         if not earlier:
             return None
         linked = self.deposit_of.get(edge.tx_hash)
-        deposit = [e for e in earlier if e.tx_hash == linked]
-        if deposit:
-            return max(deposit, key=lambda e: e.traced_raw)
-        for assets in ({edge.asset}, self.sold.get((edge.source, edge.asset), set())):
-            same = [e for e in earlier if e.asset in assets]
-            if same:
-                return max(same, key=lambda e: (e.traced_raw, e.order))
+        sold = self.sold.get((edge.source, edge.asset), set())
+        preferences: tuple[Callable[[_Edge], bool], ...] = (
+            lambda e: e.tx_hash == linked,  # into a mixer: the deposit the link names
+            lambda e: e.asset == edge.asset and e.source not in self.stops,  # carried on
+            lambda e: e.asset in sold and e.source not in self.stops,  # swapped here
+            lambda e: e.asset == edge.asset,  # created by a swap or link at a service
+        )
+        for preferred in preferences:
+            chosen = [e for e in earlier if preferred(e)]
+            if chosen:
+                return max(chosen, key=lambda e: (e.traced_raw, e.order))
         # Amounts of different assets cannot be compared: the latest inflow explains it.
         return max(earlier, key=lambda e: e.order)
 
