@@ -55,7 +55,9 @@ def when(block: int) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def hop(src: str, dst: str, n: int, block: int, raw: int, amount: str) -> dict[str, Any]:
+def hop(  # noqa: PLR0917 (a hop, field by field)
+    src: str, dst: str, n: int, block: int, raw: int, amount: str
+) -> dict[str, Any]:
     """A hop in ETH (18 decimals): ``amount`` is ``raw`` in whole units, written out."""
     return {
         "from": NAMES[src], "to": NAMES[dst], "tx": tx(n), "block": block, "time": when(block),
@@ -141,7 +143,7 @@ def test_after_a_swap_the_path_follows_the_asset_sold_not_the_dex() -> None:
                 "decimals": 6,
                 "amount": "0.18",
                 "amount_raw": "180000",
-            },  # fmt: skip
+            },
         ],
     }
 
