@@ -45,7 +45,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         *_findings(report.get("findings", [])),
         *_coverage(report),
         "## How to read confidence",
-        md_text(CONFIDENCE_NOTE),
+        CONFIDENCE_NOTE,  # our own text
     ]
     return "\n\n".join(sections) + "\n"
 

@@ -62,8 +62,12 @@ def _header(report: Mapping[str, Any]) -> Text:
 
 def _offramps_table(groups: list[EntityGroup]) -> Table:
     table = Table(title="Off-ramps reached by traced funds, by entity", title_justify="left")
-    for column in ("entity", "category", "address", "traced amount", "confidence", "arrivals"):
-        table.add_column(column, justify="right" if column == "confidence" else "left")
+    table.add_column("entity")
+    table.add_column("category")
+    table.add_column("address", no_wrap=True, min_width=42)  # copied into other tools: whole
+    table.add_column("traced amount")
+    table.add_column("confidence", justify="right")
+    table.add_column("arrivals", justify="right")
     for group in groups:
         for index, offramp in enumerate(group.offramps):
             confidence = float(offramp["confidence"])
@@ -98,7 +102,8 @@ def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
         more = len(paths) - 1 + int(offramp.get("paths_omitted", 0))
         lines = [escape(short(str(path["seed"] or path["hops"][0]["from"])))]
         if path["omitted_hops"]:
-            lines.append(f"  … {path['omitted_hops']} hops not shown")
+            first = escape(short(str(path["hops"][0]["from"])))
+            lines.append(f"  -(… {path['omitted_hops']} hops not shown …)-> {first}")
         for hop in path["hops"]:
             amount = amount_text(asset_of(hop))
             lines.append(f"  -({escape(short(str(hop['tx'])))}, {escape(amount)})-> ")
