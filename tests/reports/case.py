@@ -24,7 +24,7 @@ def tx(n: int) -> str:
     return f"0x{n:064x}"
 
 
-def hop(
+def hop(  # noqa: PLR0917 (a hop, field by field)
     src: str, dst: str, n: int, asset: tuple[str, str, int | None], amount: str | None, raw: str
 ) -> dict[str, Any]:
     symbol, token, decimals = asset
