@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import click
+from typer.core import TyperGroup
 from typer.main import get_command
 
 from tests.e2e.test_trace_docs import README
@@ -11,7 +11,7 @@ from tracer.cli.main import app
 
 def test_every_report_option_is_in_the_readme() -> None:
     group = get_command(app)
-    assert isinstance(group, click.Group)
+    assert isinstance(group, TyperGroup)
     command = group.commands["report"]
     options = [o for param in command.params for o in param.opts if o.startswith("--")]
     assert options == ["--format", "--out"]
