@@ -61,3 +61,29 @@ def test_write_documents_writes_each_file_once(tmp_path: Path) -> None:
         "report.md",
     ]
     assert (tmp_path / "report.md").read_text() == render_markdown(case.report())
+
+
+def test_a_report_from_before_paths_still_renders() -> None:
+    """Reports written before ``paths`` and arrival times existed: the rest is unchanged."""
+    report = case.report()
+    for offramp in report["offramps"]:
+        del offramp["paths"], offramp["paths_omitted"]
+        for arrival in offramp["arrivals"]:
+            del arrival["time"]
+    markdown = render_markdown(report)
+    assert "Path 1" not in markdown
+    assert (
+        "| `0x0000000000000000000000000000000000000000000000000000000000000003` | `19000003` "
+        "| unknown | 1 ETH |"
+    ) in markdown
+    assert (
+        markdown.split("## Mixer links")[1]
+        == render_markdown(case.report()).split("## Mixer links")[1]
+    )
+    text = terminal_text(report)
+    assert "Paths from a seed" not in text
+    assert "Off-ramps reached by traced funds" in text
+    [pack] = freeze_packs(report)
+    assert pack.deposits_csv.splitlines()[1].endswith(
+        ",0x0000000000000000000000000000000000000000000000000000000000000006,,"
+    )

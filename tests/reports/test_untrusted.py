@@ -126,3 +126,30 @@ def test_load_report_errors_are_one_line(tmp_path: Path) -> None:
     ):
         load_report(broken)
     assert load_report(write_report(tmp_path / "good", case.report())) == case.report()
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"seeds": "0x5e"}, "seeds: expected a list of str values"),
+        ({"coverage": []}, "coverage: expected an object"),
+    ],
+)
+def test_load_report_names_the_bad_field(
+    tmp_path: Path, change: dict[str, Any], problem: str
+) -> None:
+    directory = write_report(tmp_path / "case", {**case.report(), **change})
+    with pytest.raises(InputFileError) as error:
+        load_report(directory)
+    assert str(error.value) == f"{directory / 'report.json'}: {problem}"
+
+
+def test_nested_fields_are_checked(tmp_path: Path) -> None:
+    report = case.report()
+    report["offramps"][0]["paths"] = "none"
+    report["mixer_links"][1]["deposit_tx"] = "<b>"
+    with pytest.raises(InputFileError, match=r"offramps\[0\]\.paths: expected a list of objects"):
+        load_report(write_report(tmp_path / "paths", report))
+    report["offramps"][0]["paths"] = []
+    with pytest.raises(InputFileError, match=r"mixer_links\[1\]\.deposit_tx: expected lowercase"):
+        load_report(write_report(tmp_path / "links", report))

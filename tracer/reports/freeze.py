@@ -147,15 +147,15 @@ def request_letter(
     entries = list(offramps)
     seeds = ", ".join(md_code(seed) for seed in report.get("seeds", []))
     deposits = table(
-        ("deposit address", "traced amount", "raw units", "first arrival", "last arrival"),
+        ("address", "category", "traced amount", "raw units", "first arrival", "last arrival"),
         (
-            (md_code(o["address"]), amount_text(asset_of(o), md_text), md_code(o["amount_raw"]),
-             *map(md_time, arrival_times(o)))
+            (md_code(o["address"]), md_text(o["category"]), amount_text(asset_of(o), md_text),
+             md_code(o["amount_raw"]), *map(md_time, arrival_times(o)))
             for o in entries
         ),
     )  # fmt: skip
     transactions = table(
-        ("transaction", "block", "time", "into deposit address", "traced amount"),
+        ("transaction", "block", "time", "into address", "traced amount"),
         (
             (md_code(a["tx"]), md_code(a["block"]), md_time(a.get("time")), md_code(o["address"]),
              amount_text(asset_of({**o, "amount_raw": a["amount_raw"]}), md_text))
@@ -174,15 +174,15 @@ def request_letter(
                 "We are investigating the movement of funds from the following address(es) in "
                 f"connection with [describe the case and the legal basis]: {seeds}. Tracing on "
                 f"{md_text(chain_text(report))}, {md_text(window_text(report))}, attributes the "
-                f"deposit addresses below to {name}. The amounts are the part of each deposit "
+                f"addresses below to {name}. The amounts are the part of each transfer "
                 "counted as traced funds under the "
                 f"{md_text(report.get('policy', 'stated'))} taint policy.",
                 deposits,
                 "The transactions that moved the traced funds into these addresses:",
                 transactions,
                 "We ask you to:\n\n"
-                "1. freeze, or hold for review, the funds credited to the accounts these deposit "
-                "addresses belong to, to the extent your terms and the applicable law allow;\n"
+                "1. freeze, or hold for review, the funds these transfers credited to your "
+                "customers' accounts, to the extent your terms and the applicable law allow;\n"
                 "2. preserve all records on those accounts: identity (KYC) documents, account "
                 "and login history with IP addresses and devices, deposits, withdrawals with their "
                 "destination addresses, and internal transfers;\n"

@@ -53,26 +53,48 @@ def check_report(report: Mapping[str, Any], path: Path) -> None:
     for name in ("offramps", "mixer_links", "findings"):
         _list_of(report, name, dict, path)
     for index, offramp in enumerate(report["offramps"]):
-        where = f"offramps[{index}]"
-        for key in ("address", "category", "asset"):
-            _typed(offramp, key, str, path, where)
-        _matches(offramp, "address", _HEX, path, where)
-        _matches(offramp, "amount_raw", _DIGITS, path, where)
-        _typed(offramp, "confidence", (int, float), path, where)
-        for number, arrival in enumerate(offramp.get("arrivals", [])):
-            _matches(arrival, "tx", _HEX, path, f"{where}.arrivals[{number}]")
-            _matches(arrival, "amount_raw", _DIGITS, path, f"{where}.arrivals[{number}]")
-        for number, route in enumerate(offramp.get("paths", [])):
-            for hop_number, hop in enumerate(route.get("hops", [])):
-                hop_where = f"{where}.paths[{number}].hops[{hop_number}]"
-                for key in ("from", "to", "tx"):
-                    _matches(hop, key, _HEX, path, hop_where)
-                _matches(hop, "amount_raw", _DIGITS, path, hop_where)
+        _check_offramp(offramp, path, f"offramps[{index}]")
     for index, link in enumerate(report["mixer_links"]):
+        for key in ("mixer", "deposit_tx", "withdrawal_tx", "withdrawal_address"):
+            _matches(link, key, _HEX, path, f"mixer_links[{index}]")
         _typed(link, "confidence", (int, float), path, f"mixer_links[{index}]")
     for index, finding in enumerate(report["findings"]):
-        _typed(finding, "heuristic", str, path, f"findings[{index}]")
+        for key in ("id", "heuristic"):
+            _typed(finding, key, str, path, f"findings[{index}]")
         _typed(finding, "confidence", (int, float), path, f"findings[{index}]")
+    coverage = report.get("coverage", {})
+    if not isinstance(coverage, dict):
+        raise InputFileError(path, "coverage: expected an object")
+    for index, entry in enumerate(_entries(coverage, "entries", path, "coverage")):
+        for key in ("address", "status"):
+            _typed(entry, key, str, path, f"coverage.entries[{index}]")
+
+
+def _check_offramp(offramp: Mapping[str, Any], path: Path, where: str) -> None:
+    for key in ("address", "category", "asset"):
+        _typed(offramp, key, str, path, where)
+    _matches(offramp, "address", _HEX, path, where)
+    _matches(offramp, "amount_raw", _DIGITS, path, where)
+    _typed(offramp, "confidence", (int, float), path, where)
+    for number, arrival in enumerate(_entries(offramp, "arrivals", path, where)):
+        _matches(arrival, "tx", _HEX, path, f"{where}.arrivals[{number}]")
+        _matches(arrival, "amount_raw", _DIGITS, path, f"{where}.arrivals[{number}]")
+    for number, route in enumerate(_entries(offramp, "paths", path, where)):
+        route_where = f"{where}.paths[{number}]"
+        _typed(route, "omitted_hops", int, path, route_where)
+        for hop_number, hop in enumerate(_entries(route, "hops", path, route_where)):
+            hop_where = f"{route_where}.hops[{hop_number}]"
+            for key in ("from", "to", "tx"):
+                _matches(hop, key, _HEX, path, hop_where)
+            _matches(hop, "amount_raw", _DIGITS, path, hop_where)
+
+
+def _entries(entry: Mapping[str, Any], key: str, path: Path, where: str) -> list[Mapping[str, Any]]:
+    """An optional list of objects (absent in reports older than the field)."""
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise InputFileError(path, f"{where}.{key}: expected a list of objects")
+    return value
 
 
 def _list_of(report: Mapping[str, Any], key: str, kind: type, path: Path) -> None:

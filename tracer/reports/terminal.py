@@ -39,10 +39,10 @@ def summary(report: Mapping[str, Any]) -> RenderableType:
     offramps = report.get("offramps", [])
     if offramps:
         groups = group_by_entity(offramps)
-        parts += [
-            _offramps_table(groups),
-            _paths_table([offramp for group in groups for offramp in group.offramps]),
-        ]
+        parts.append(_offramps_table(groups))
+        routed = [o for group in groups for o in group.offramps if o.get("paths")]
+        if routed:  # reports written before paths existed have none
+            parts.append(_paths_table(routed))
     else:
         parts.append(Text("No traced funds reached a known off-ramp."))
     parts.append(_mixers_and_findings(report))
@@ -95,9 +95,7 @@ def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
     table.add_column("off-ramp")
     table.add_column("hops: address -(tx, traced amount)->")
     for offramp in offramps:
-        paths = offramp.get("paths") or []
-        if not paths:
-            continue
+        paths = offramp["paths"]
         path = paths[0]
         more = len(paths) - 1 + int(offramp.get("paths_omitted", 0))
         lines = [escape(short(str(path["seed"] or path["hops"][0]["from"])))]
