@@ -133,6 +133,11 @@ def _entity(group: EntityGroup) -> list[str]:
     return out
 
 
+def _codes(entry: Mapping[str, Any], *keys: str) -> list[str]:
+    """Identifier fields of one entry (addresses, hashes, blocks) as code spans."""
+    return [md_code(entry[key]) for key in keys]
+
+
 def _amount(amount: AssetAmount) -> str:
     return amount_text(amount, md_text)
 
@@ -177,10 +182,7 @@ def _paths(offramp: Mapping[str, Any]) -> list[str]:
                 ("from", "to", "transaction", "block", "time", "traced amount"),
                 (
                     (
-                        md_code(hop["from"]),
-                        md_code(hop["to"]),
-                        md_code(hop["tx"]),
-                        md_code(hop["block"]),
+                        *_codes(hop, "from", "to", "tx", "block"),
                         md_time(hop.get("time")),
                         _amount(asset_of(hop)),
                     )
@@ -209,10 +211,7 @@ def _mixer_links(links: Sequence[Mapping[str, Any]]) -> list[str]:
             ("mixer", "deposit", "withdrawal", "withdrawn to", "confidence", "heuristics"),
             (
                 (
-                    md_code(link["mixer"]),
-                    md_code(link["deposit_tx"]),
-                    md_code(link["withdrawal_tx"]),
-                    md_code(link["withdrawal_address"]),
+                    *_codes(link, "mixer", "deposit_tx", "withdrawal_tx", "withdrawal_address"),
                     f"{float(link['confidence']):.2f}",
                     md_text(", ".join(link.get("heuristics", []))),
                 )
