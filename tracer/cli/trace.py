@@ -38,7 +38,10 @@ from tracer.graph.build import build_flow_graph
 from tracer.graph.tables import graph_tables, token_info_of
 from tracer.heuristics.taint.model import Policy
 from tracer.labels.store import LabelStore, default_pack_paths
+from tracer.reports.documents import MARKDOWN_FILE, write_markdown
 from tracer.reports.json_report import build_report
+from tracer.reports.paths import add_offramp_paths
+from tracer.reports.terminal import print_summary
 from tracer.sources.jsonrpc import TracePath
 from tracer.sources.rpcclient import JsonRpcClient
 from tracer.sources.transport import EndpointLimits, RetryPolicy, Transport
@@ -488,8 +491,12 @@ def _case_report(
     report["mixer_links"] = [link.to_json() for link in analysis.mixer_links]
     report["findings"] = [finding.to_json() for finding in analysis.findings]
     graph = build_flow_graph(crawl.transfers, analysis.taint, labels)
-    tables = graph_tables(graph, analysis.offramps, token_info_of(crawl.transfers))
-    return report, tables
+    token_info = token_info_of(crawl.transfers)
+    add_offramp_paths(
+        report, graph, token_info=token_info,
+        native_symbol=outcome.chain.native_symbol, conversions=analysis.taint.conversions,
+    )  # fmt: skip
+    return report, graph_tables(graph, analysis.offramps, token_info)
 
 
 def _write_case(
@@ -506,6 +513,7 @@ def _write_case(
     atomic_write(out / NODES_FILE, nodes.write_parquet)
     atomic_write(out / EDGES_FILE, edges.write_parquet)
     atomic_write_text(out / "report.json", json.dumps(report, indent=2) + "\n")
+    write_markdown(report, out)
 
 
 def _print_notes(outcome: TraceOutcome) -> None:
@@ -517,16 +525,7 @@ def _print_notes(outcome: TraceOutcome) -> None:
 
 def _print_summary(report: dict[str, Any], out: Path, stats: RunStats) -> None:
     console = Console()
-    coverage = report["coverage"]
-    console.print(
-        f"[bold]Trace of {', '.join(report['seeds'])}[/bold] on chain {report['chain_id']} "
-        f"up to block {report['head_block']}"
-    )
-    console.print(
-        f"{report['transfers']['rows']} transfers from {coverage['addresses']} addresses "
-        f"({coverage['complete']} complete, {coverage['truncated']} truncated, "
-        f"{coverage['failed']} failed); by kind: {report['transfers']['by_kind']}"
-    )
+    print_summary(report, console)
     cache = stats.cache
     cached = (
         f"; cache: {cache.hits} hits, {cache.misses} misses, {cache.stored} stored"
@@ -537,25 +536,5 @@ def _print_summary(report: dict[str, Any], out: Path, stats: RunStats) -> None:
         f"{stats.http_requests} HTTP requests ({stats.rpc_calls} JSON-RPC calls) "
         f"in {stats.seconds:.1f} s{cached}"
     )
-    flows = report["labelled_flows"]
-    if flows:
-        table = Table(title="Value sent by traced addresses into labelled services")
-        for column in ("entity", "category", "address", "amounts", "transactions"):
-            table.add_column(column)
-        for flow in flows:
-            amounts = ", ".join(f"{a['amount']} {a['asset']}" for a in flow["amounts"])
-            # Label text comes from files we do not control: never let it act as markup.
-            table.add_row(
-                escape(flow["entity"]),
-                flow["category"],
-                flow["address"],
-                escape(amounts),
-                str(len(flow["transactions"])),
-            )
-        console.print(table)
-    failed = [e for e in coverage["entries"] if e["status"] == "failed"]
-    for entry in failed:
-        console.print(f"[red]failed[/red] {entry['address']}: {escape(str(entry['reason']))}")
-    for gap in coverage.get("gaps", []):
-        console.print(f"[yellow]gap[/yellow]: {escape(gap)}")
-    console.print(f"Wrote {out / 'report.json'} and {out / 'transfers.parquet'}")
+    files = ", ".join(f"{out / name}" for name in ("report.json", MARKDOWN_FILE))
+    console.print(f"Wrote {escape(files)} and the case tables")

@@ -1,0 +1,153 @@
+"""The terminal summary of a case, rendered with rich from the ``report.json`` dict alone.
+
+Everything that comes from a label file or the chain (entity names, token symbols, reasons)
+goes through :func:`rich.markup.escape`: a label such as ``[red]`` or ``[link=...]`` must
+print as text, not style the terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from tracer.reports.view import (
+    ATTRIBUTION,
+    EntityGroup,
+    amount_text,
+    asset_of,
+    chain_text,
+    findings_by_heuristic,
+    group_by_entity,
+    mixer_counts,
+    short,
+    window_text,
+)
+
+
+def print_summary(report: Mapping[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(summary(report))
+
+
+def summary(report: Mapping[str, Any]) -> RenderableType:
+    """Header, off-ramps by entity, paths, mixer links, findings, coverage and gaps."""
+    parts: list[RenderableType] = [_header(report)]
+    offramps = report.get("offramps", [])
+    if offramps:
+        groups = group_by_entity(offramps)
+        parts.append(_offramps_table(groups))
+        routed = [o for group in groups for o in group.offramps if o.get("paths")]
+        if routed:  # reports written before paths existed have none
+            parts.append(_paths_table(routed))
+    else:
+        parts.append(Text("No traced funds reached a known off-ramp."))
+    parts.append(_mixers_and_findings(report))
+    parts += _coverage(report)
+    return Group(*parts)
+
+
+def _header(report: Mapping[str, Any]) -> Text:
+    seeds = ", ".join(report.get("seeds", []))
+    text = Text.from_markup(f"[bold]Trace of {escape(seeds)}[/bold]\n")
+    text.append(
+        f"{chain_text(report)}, {window_text(report)}, "
+        f"taint policy {report.get('policy', 'unknown')}"
+    )
+    return text
+
+
+def _offramps_table(groups: list[EntityGroup]) -> Table:
+    table = Table(title="Off-ramps reached by traced funds, by entity", title_justify="left")
+    table.add_column("entity")
+    table.add_column("category")
+    table.add_column("address", no_wrap=True, min_width=42)  # copied into other tools: whole
+    table.add_column("traced amount")
+    table.add_column("confidence", justify="right")
+    table.add_column("arrivals", justify="right")
+    for group in groups:
+        for index, offramp in enumerate(group.offramps):
+            confidence = float(offramp["confidence"])
+            style = "" if confidence >= ATTRIBUTION else "dim"
+            table.add_row(
+                escape(group.entity) if index == 0 else "",
+                escape(str(offramp["category"])),
+                escape(str(offramp["address"])),
+                escape(amount_text(asset_of(offramp))),
+                f"{confidence:.2f}" + ("" if confidence >= ATTRIBUTION else " candidate"),
+                str(len(offramp.get("arrivals", []))),
+                style=style,
+            )
+        if len(group.totals) and len(group.offramps) > 1:
+            totals = ", ".join(amount_text(total) for total in group.totals)
+            table.add_row("", "", "[italic]total[/italic]", escape(totals), "", "")
+        table.add_section()
+    return table
+
+
+def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
+    table = Table(
+        title="Paths from a seed (largest traced arrival per off-ramp)", title_justify="left"
+    )
+    table.add_column("off-ramp")
+    table.add_column("hops: address -(tx, traced amount)->")
+    for offramp in offramps:
+        paths = offramp["paths"]
+        path = paths[0]
+        more = len(paths) - 1 + int(offramp.get("paths_omitted", 0))
+        lines = [escape(short(str(path["seed"] or path["hops"][0]["from"])))]
+        if path["omitted_hops"]:
+            first = escape(short(str(path["hops"][0]["from"])))
+            lines.append(f"  -(… {path['omitted_hops']} hops not shown …)-> {first}")
+        for hop in path["hops"]:
+            amount = amount_text(asset_of(hop))
+            lines.append(f"  -({escape(short(str(hop['tx'])))}, {escape(amount)})-> ")
+            lines[-1] += escape(short(str(hop["to"])))
+        if more:
+            lines.append(f"[dim]+{more} more path(s) in report.json[/dim]")
+        table.add_row(
+            f"{escape(str(offramp['entity']))}\n{escape(short(str(offramp['address'])))}",
+            "\n".join(lines),
+        )
+    return table
+
+
+def _mixers_and_findings(report: Mapping[str, Any]) -> RenderableType:
+    followed, candidates = mixer_counts(report.get("mixer_links", []))
+    text = Text(f"Mixer links: {followed} followed, {candidates} candidates to review")
+    counts = findings_by_heuristic(report.get("findings", []))
+    if not counts:
+        return Group(text, Text("Findings: none"))
+    table = Table(title=f"Findings: {sum(counts.values())}", title_justify="left")
+    table.add_column("heuristic")
+    table.add_column("findings", justify="right")
+    for heuristic, count in counts.items():
+        table.add_row(escape(heuristic), str(count))
+    return Group(text, table)
+
+
+def _coverage(report: Mapping[str, Any]) -> list[RenderableType]:
+    coverage = report.get("coverage", {})
+    transfers = report.get("transfers", {})
+    kinds = ", ".join(f"{kind} {count}" for kind, count in transfers.get("by_kind", {}).items())
+    lines: list[RenderableType] = [
+        Text(
+            f"{transfers.get('rows', 0)} transfers ({kinds or 'none'}) from "
+            f"{coverage.get('addresses', 0)} addresses: {coverage.get('complete', 0)} complete, "
+            f"{coverage.get('truncated', 0)} truncated, {coverage.get('failed', 0)} failed"
+        )
+    ]
+    for entry in coverage.get("entries", []):
+        if entry.get("status") == "failed":
+            lines.append(
+                Text.from_markup(
+                    f"[red]failed[/red] {escape(str(entry['address']))}: "
+                    f"{escape(str(entry.get('reason')))}"
+                )
+            )
+    for gap in coverage.get("gaps", []):
+        lines.append(Text.from_markup(f"[yellow]gap[/yellow]: {escape(str(gap))}"))
+    return lines
