@@ -22,6 +22,7 @@ BENCHMARKS = (
     "labels",  # loading label packs, labelling tables, screening, exposure
     "crawl",  # tracer's crawl vs. cryo; warm-cache re-run; peak memory
     "taint",  # graph build + taint policies on 1M/10M synthetic rows vs. networkx-only haircut
+    "export",  # a 100,000-edge traced graph exported to every format: time and size
 )
 
 

@@ -24,6 +24,8 @@ from tracer.transfers.schema import TRANSFER_SCHEMA
 from tracer.types import NATIVE_TOKEN
 
 HOSTILE = 'He said "hi" \\ back\nline2 <script>alert(1)</script> & ;semi\\n'
+SECOND_LABEL = "second; label \x07bell"  # a control character XML cannot carry
+BELL = "Desk \x07 7"
 BIG = 2**70  # above 2**64: no 64-bit integer column can hold it
 SEED = "0x" + "11" * 20
 HOP = "0x" + "22" * 20
@@ -80,11 +82,11 @@ def hand_case(tmp_path: Path) -> Case:
     transfers = pl.DataFrame(rows, schema=TRANSFER_SCHEMA)
     graph = nx.MultiDiGraph()
     graph.add_node(SEED, seed=True, labels=["Theft wallet"], category="thief", entity="Thief")
-    graph.add_node(HOP, labels=[HOSTILE, "second; label"], entity=HOSTILE)
+    graph.add_node(HOP, labels=[HOSTILE, SECOND_LABEL], entity=HOSTILE)
     graph.add_node(
         DEPOSIT, category="exchange_deposit", entity="Exchange A", labels=["Ex A"], stop=True
     )
-    graph.add_node(OTHER)
+    graph.add_node(OTHER, entity=BELL)
     for order, row in enumerate(rows):
         graph.add_edge(
             row["from_address"],

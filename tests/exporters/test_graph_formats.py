@@ -18,13 +18,14 @@ import jsonschema
 import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 import pytest
 
-from tests.exporters.conftest import BIG, HOP, HOSTILE
+from tests.exporters.conftest import BIG, HOP, HOSTILE, OTHER, SECOND_LABEL
 from tracer.cases import Case
 from tracer.exporters.cytoscape import write_cytoscape
 from tracer.exporters.dot import write_dot
 from tracer.exporters.gexf import write_gexf
 from tracer.exporters.graphml import write_graphml
 from tracer.exporters.legend import LEGEND
+from tracer.exporters.text import xml_safe
 from tracer.exporters.view import (
     ExportView,
     Scope,
@@ -50,8 +51,8 @@ def view(case: Case, request: pytest.FixtureRequest) -> ExportView:
 
 def expected(view: ExportView) -> tuple[dict[str, Any], dict[str, Any]]:
     """(node id → attributes, edge id → attributes) as every flat format must carry them."""
-    nodes = {row.pop("id"): row for row in attribute_rows(flat_nodes(view))}
-    edges = {row["id"]: row for row in attribute_rows(flat_edges(view))}
+    nodes = {row.pop("id"): row for row in attribute_rows(xml_safe(flat_nodes(view)))}
+    edges = {row["id"]: row for row in attribute_rows(xml_safe(flat_edges(view)))}
     return nodes, edges
 
 
@@ -169,11 +170,16 @@ def test_hostile_label_survives_every_graph_format_as_text(hand_case: Case, tmp_
     write_gexf(view, tmp_path / "g.gexf")
     write_cytoscape(view, tmp_path / "g.cyjs")
     write_dot(view, tmp_path / "g.dot")
-    assert nx.read_graphml(tmp_path / "g.graphml").nodes[HOP]["entity"] == HOSTILE
+    graphml = nx.read_graphml(tmp_path / "g.graphml")
+    assert graphml.nodes[HOP]["entity"] == HOSTILE
+    assert json.loads(graphml.nodes[HOP]["labels"]) == [HOSTILE, SECOND_LABEL]  # JSON escapes
+    # XML 1.0 cannot carry U+0007 at all: it becomes U+FFFD instead of breaking the file.
+    assert graphml.nodes[OTHER]["entity"] == "Desk \ufffd 7"
+    assert nx.read_gexf(tmp_path / "g.gexf").nodes[OTHER]["label"] == "Desk \ufffd 7"
     assert nx.read_gexf(tmp_path / "g.gexf").nodes[HOP]["label"] == HOSTILE
     cytoscape = json.loads((tmp_path / "g.cyjs").read_text(encoding="utf-8"))
     hop = next(n["data"] for n in cytoscape["elements"]["nodes"] if n["data"]["id"] == HOP)
-    assert hop["labels"] == [HOSTILE, "second; label"]
+    assert hop["labels"] == [HOSTILE, SECOND_LABEL]
     # Graphviz draws the label as text, line by line, exactly as written; no markup survives.
     root = _render(tmp_path / "g.dot")
     assert not [e for e in root.iter() if e.tag.endswith("script")]

@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.exporters.conftest import BIG, HOP, HOSTILE
+from tests.exporters.conftest import BIG, HOP, HOSTILE, SECOND_LABEL
 from tracer.cases import Case
 from tracer.exporters.maltego import (
     CRYPTO_ADDRESS,
@@ -192,7 +192,7 @@ def test_hostile_label_survives_every_table_format(hand_case: Case, tmp_path: Pa
     _h, neo = read_csv(tmp_path / "neo4j" / "nodes.csv")
     hop = next(row for row in neo if row["address:ID(Address)"] == HOP)
     assert hop["entity"] == HOSTILE
-    assert hop["labels:string[]"].split(ARRAY_DELIMITER) == [HOSTILE, "second; label"]
+    assert hop["labels:string[]"].split(ARRAY_DELIMITER) == [HOSTILE, SECOND_LABEL]
     assert hop["traced_received_raw:string[]"] == str(2 * BIG + 3)
     _h, maltego = read_csv(tmp_path / "maltego" / "entities.csv")
     assert next(row for row in maltego if row["address"] == HOP)["label"] == HOSTILE

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from tests.exporters.conftest import BIG, DEPOSIT, HOP, OTHER, SEED, TOKEN
+from tests.exporters.conftest import BELL, BIG, DEPOSIT, HOP, HOSTILE, OTHER, SEED, TOKEN
 from tracer.cases import Case
 from tracer.errors import UnknownNameError
 from tracer.exporters.view import Scope, build_view, whole_units
@@ -72,7 +72,8 @@ def test_node_display_columns_come_from_the_legend(hand_case: Case) -> None:
         "seed", "#d55e00", "star",
     )  # fmt: skip
     assert nodes[DEPOSIT]["label"] == "Exchange A"
-    assert nodes[OTHER]["label"] == OTHER  # unlabelled: the address
+    assert nodes[OTHER]["label"] == BELL  # the entity when there is one
+    assert nodes[HOP]["label"] == HOSTILE
     assert nodes[HOP]["first_traced"] == datetime(2024, 5, 1, 12, 1, tzinfo=UTC)
 
 

@@ -16,7 +16,7 @@ import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned 
 
 from tracer.atomic import atomic_write
 from tracer.exporters.legend import LegendEntry, legend_entry
-from tracer.exporters.text import xml_text
+from tracer.exporters.text import xml_safe, xml_text
 from tracer.exporters.view import ExportView, attribute_rows, flat_edges, flat_nodes
 
 _GEXF_SHAPES = {"box": "square", "diamond": "diamond", "triangle": "triangle"}  # else disc
@@ -32,25 +32,22 @@ def _viz(entry: LegendEntry) -> dict[str, object]:
 
 def gexf_graph(view: ExportView) -> nx.MultiDiGraph:
     graph: nx.MultiDiGraph = nx.MultiDiGraph(mode="dynamic")
-    for row in attribute_rows(flat_nodes(view)):
-        node = row.pop("id")
-        attributes = {name: xml_text(value) for name, value in row.items()}
+    vizes = {entry.role: _viz(entry) for entry in view.legend}
+    for row in attribute_rows(xml_safe(flat_nodes(view))):
         if "first_traced" in row:
-            attributes["start"] = row["first_traced"]
-        attributes["viz"] = _viz(legend_entry(row.get("role")))
-        graph.add_node(node, **attributes)
-    for row in attribute_rows(flat_edges(view)):
-        source, target = row.pop("source"), row.pop("target")
-        attributes = {name: xml_text(value) for name, value in row.items()}
+            row["start"] = row["first_traced"]
+        row["viz"] = vizes.get(row["role"]) or _viz(legend_entry(row["role"]))
+        graph.add_node(row.pop("id"), **row)
+    for row in attribute_rows(xml_safe(flat_edges(view))):
         if "first_time" in row:
-            attributes["start"] = row["first_time"]
-        # The edge id is GEXF's own id attribute; networkx takes it from "id".
-        graph.add_edge(source, target, key=row["id"], **attributes)
+            row["start"] = row["first_time"]
+        # The edge id stays in the data: networkx writes it as GEXF's own edge id.
+        graph.add_edge(row.pop("source"), row.pop("target"), key=row["id"], **row)
     return graph
 
 
 def write_gexf(view: ExportView, path: Path) -> list[Path]:
-    writer = nx.readwrite.gexf.GEXFWriter(encoding="utf-8", prettyprint=True)
+    writer = nx.readwrite.gexf.GEXFWriter(encoding="utf-8", prettyprint=False)
     writer.add_graph(gexf_graph(view))
     meta = writer.xml.find("meta")
     description = "tracer export; " + "; ".join(
