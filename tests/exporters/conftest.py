@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 import polars as pl
 import pytest
 
@@ -19,7 +18,7 @@ from tracer.atomic import atomic_write_text
 from tracer.cases import Case, load_case
 from tracer.exporters.registry import FORMATS
 from tracer.graph.build import edge_key
-from tracer.graph.tables import graph_tables
+from tracer.graph.tables import NODE_SCHEMA
 from tracer.transfers.schema import TRANSFER_SCHEMA
 from tracer.types import NATIVE_TOKEN
 
@@ -80,32 +79,43 @@ def hand_case(tmp_path: Path) -> Case:
         _transfer(4, HOP, OTHER, 5_000_000, token=TOKEN, minute=4),
     ]
     transfers = pl.DataFrame(rows, schema=TRANSFER_SCHEMA)
-    graph = nx.MultiDiGraph()
-    graph.add_node(SEED, seed=True, labels=["Theft wallet"], category="thief", entity="Thief")
-    graph.add_node(HOP, labels=[HOSTILE, SECOND_LABEL], entity=HOSTILE)
-    graph.add_node(
-        DEPOSIT, category="exchange_deposit", entity="Exchange A", labels=["Ex A"], stop=True
-    )
-    graph.add_node(OTHER, entity=BELL)
-    for order, row in enumerate(rows):
-        graph.add_edge(
-            row["from_address"],
-            row["to_address"],
-            key=edge_key(row),
-            tx_hash=row["transaction_hash"],
-            block=row["block_number"],
-            time=row["block_time"],
-            kind=row["transfer_kind"],
-            asset=row["token_address"],
-            token_address=row["token_address"],
-            token_id=None,
-            amount_raw=int(row["value_raw"]),
-            traced_raw=int(row["value_raw"]),
-            converted_raw=0,
-            order=order,
-        )
-    graph.nodes[HOP]["traced"] = {NATIVE_TOKEN: {"received": 2 * BIG + 3, "sent": BIG, "held": 3}}
-    nodes, edges = graph_tables(graph, token_info={TOKEN: ("TKN", 6), NATIVE_TOKEN: ("ETH", 18)})
+    # Every transfer carried traced value in full; ids are the transfers' keys.
+    edges = transfers.select(
+        pl.Series("id", [edge_key(row) for row in rows]),
+        pl.col("from_address").alias("source"),
+        pl.col("to_address").alias("target"),
+        "transaction_hash", "block_number", "block_time",
+        pl.col("transfer_kind").cast(pl.String()),
+        pl.col("token_address").alias("asset"),
+        "token_address", "token_id", "token_symbol", "token_decimals",
+        pl.col("value_raw").alias("amount_raw"),
+        pl.col("value_raw").alias("traced_raw"),
+        pl.lit("0").alias("converted_raw"),
+        pl.int_range(pl.len(), dtype=pl.Int64()).alias("order"),
+    )  # fmt: skip
+    node = dict.fromkeys(NODE_SCHEMA.names())
+    nodes = pl.DataFrame(
+        [
+            {**node, "id": SEED, "role": "seed", "category": "thief", "entity": "Thief",
+             "labels": ["Theft wallet"], "seed": True},
+            {**node, "id": HOP, "role": "unlabelled", "entity": HOSTILE,
+             "labels": [HOSTILE, SECOND_LABEL],
+             "traced": [{"asset": NATIVE_TOKEN, "received_raw": str(2 * BIG + 3),
+                         "sent_raw": str(BIG), "held_raw": "3"}]},
+            {**node, "id": DEPOSIT, "role": "exchange_deposit", "category": "exchange_deposit",
+             "entity": "Exchange A", "labels": ["Ex A"], "stop": True,
+             "offramp": "exchange_deposit"},
+            {**node, "id": OTHER, "role": "unlabelled", "entity": BELL},
+        ],
+        schema=NODE_SCHEMA,
+    ).with_columns(
+        pl.col("labels").fill_null([]),
+        pl.col("traced").fill_null([]),
+        pl.col("seed").fill_null(False),
+        pl.col("stop").fill_null(False),
+        first_seen=pl.lit(datetime(2024, 5, 1, tzinfo=UTC)),
+        last_seen=pl.lit(datetime(2024, 5, 2, tzinfo=UTC)),
+    )  # fmt: skip
     directory = tmp_path / "hand"
     directory.mkdir()
     nodes.write_parquet(directory / "nodes.parquet")
