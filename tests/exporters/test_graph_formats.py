@@ -149,8 +149,8 @@ def test_dot_renders_with_every_node_and_edge(view: ExportView, tmp_path: Path) 
     write_dot(view, path)
     root = _render(path)
     groups = list(root.iter(f"{SVG}g"))
-    node_ids = [g.get("id") for g in groups if g.get("class") == "node"]
-    edge_ids = [g.get("id") for g in groups if g.get("class") == "edge"]
+    node_ids = [g.get("id", "") for g in groups if g.get("class") == "node"]
+    edge_ids = [g.get("id", "") for g in groups if g.get("class") == "edge"]
     assert sorted(node_ids) == sorted(view.nodes["id"].to_list())
     assert sorted(edge_ids) == sorted(view.edges["id"].to_list())
     fills = {

@@ -119,9 +119,11 @@ def test_neo4j_headers_follow_neo4j_admin_and_values_read_back(
         assert row["traced_raw"] == want["traced_raw"]
         assert row["tx_hashes:string[]"].split(ARRAY_DELIMITER) == want["tx_hashes"]
     cypher = (tmp_path / "load.cypher").read_text()
-    for header in node_header + edge_header:
-        if FIELD.match(header)["kind"] not in SPECIAL:  # type: ignore[index]
-            assert f"`{header}`" in cypher or f"row.{header}" in cypher, header
+    for column, (_name, kind, _group, _array) in zip(
+        node_header + edge_header, node_fields + edge_fields, strict=True
+    ):
+        if kind not in SPECIAL:
+            assert f"`{column}`" in cypher or f"row.{column}" in cypher, column
     assert "neo4j-admin database import full" in cypher and "LOAD CSV WITH HEADERS" in cypher
     for entry in view.legend:
         assert entry.colour in (tmp_path / "style.grass").read_text()
