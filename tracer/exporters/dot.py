@@ -70,6 +70,6 @@ def _legend_table(view: ExportView) -> str:
     cells = "".join(
         f'<TR><TD BGCOLOR="{html.escape(entry.colour)}" WIDTH="14"></TD>'
         f'<TD ALIGN="LEFT">{html.escape(entry.title)} ({html.escape(entry.shape)})</TD></TR>'
-        for entry in (legend_entry(e.role) for e in view.legend)
+        for entry in view.legend
     )
     return f'<TABLE BORDER="0" CELLSPACING="2"><TR><TD COLSPAN="2">Legend</TD></TR>{cells}</TABLE>'

@@ -15,6 +15,7 @@ hold line breaks, hence ``--multiline-fields=true``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -125,8 +126,8 @@ def _cell(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, list):
         return _array(str(item) for item in value)
-    if hasattr(value, "strftime"):
-        return str(value.strftime(TIME_FORMAT))
+    if isinstance(value, datetime):
+        return value.strftime(TIME_FORMAT)
     return _text(str(value))
 
 

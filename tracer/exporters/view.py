@@ -21,7 +21,6 @@ import enum
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Final
 
 import polars as pl
@@ -175,74 +174,40 @@ def _per_transfer(edges: pl.DataFrame) -> pl.DataFrame:
     ).cast(VIEW_EDGE_SCHEMA)
 
 
-_SUMMED: Final = frozenset({"kinds", "amount", "traced", "converted"})
-
-
 def _aggregate(edges: pl.DataFrame) -> pl.DataFrame:
-    """One edge per (from, to, asset); raw amounts summed as Python ints (uint256 sums)."""
-    groups: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for row in edges.iter_rows(named=True):  # in processing order: first seen comes first
-        key = (row["source"], row["target"], row["asset"])
-        group = groups.get(key)
-        if group is None:
-            groups[key] = {
-                "id": ">".join(key),
-                "source": row["source"],
-                "target": row["target"],
-                "asset": row["asset"],
-                "token_address": row["token_address"],
-                "token_id": row["token_id"],
-                "token_symbol": row["token_symbol"],
-                "token_decimals": row["token_decimals"],
-                "kinds": {row["transfer_kind"]},
-                "amount": int(row["amount_raw"]),
-                "traced": int(row["traced_raw"]),
-                "converted": int(row["converted_raw"]),
-                "transfers": 1,
-                "first_time": row["block_time"],
-                "last_time": row["block_time"],
-                "first_block": row["block_number"],
-                "last_block": row["block_number"],
-                "tx_hashes": {row["transaction_hash"]: None},
-                "order": row["order"],
-            }
-            continue
-        group["kinds"].add(row["transfer_kind"])
-        group["amount"] += int(row["amount_raw"])
-        group["traced"] += int(row["traced_raw"])
-        group["converted"] += int(row["converted_raw"])
-        group["transfers"] += 1
-        group["first_time"] = _earliest(group["first_time"], row["block_time"])
-        group["last_time"] = _latest(group["last_time"], row["block_time"])
-        group["first_block"] = min(group["first_block"], row["block_number"])
-        group["last_block"] = max(group["last_block"], row["block_number"])
-        group["tx_hashes"][row["transaction_hash"]] = None
-    rows = [
-        {
-            **{
-                k: v
-                for k, v in group.items()
-                if k not in {"kinds", "amount", "traced", "converted"}
-            },
-            "transfer_kind": ",".join(sorted(group["kinds"])),
-            "amount_raw": str(group["amount"]),
-            "traced_raw": str(group["traced"]),
-            "converted_raw": str(group["converted"]),
-            "traced_amount": None,
-            "label": None,
-            "tx_hashes": list(group["tx_hashes"]),
-        }
-        for group in groups.values()
-    ]
-    return pl.DataFrame(rows, schema=VIEW_EDGE_SCHEMA)
+    """One edge per (from, to, asset), in order of first appearance.
 
-
-def _earliest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else min(a, b)
-
-
-def _latest(a: datetime | None, b: datetime | None) -> datetime | None:
-    return b if a is None else a if b is None else max(a, b)
+    Polars groups; the raw amounts are summed as Python ints (uint256 sums overflow every
+    polars integer type, and the strings cannot be added as numbers there).
+    """
+    grouped = edges.group_by(["source", "target", "asset"], maintain_order=True).agg(
+        pl.col("token_address", "token_id", "token_symbol", "token_decimals").first(),
+        pl.col("transfer_kind").unique().sort().str.join(","),
+        pl.col("amount_raw", "traced_raw", "converted_raw"),
+        pl.len().cast(pl.Int64()).alias("transfers"),
+        pl.col("block_time").min().alias("first_time"),
+        pl.col("block_time").max().alias("last_time"),
+        pl.col("block_number").min().alias("first_block"),
+        pl.col("block_number").max().alias("last_block"),
+        pl.col("transaction_hash").unique(maintain_order=True).alias("tx_hashes"),
+        pl.col("order").min(),
+    )
+    sums = {
+        name: pl.Series(
+            name, [str(sum(map(int, raws))) for raws in grouped[name].to_list()], pl.String()
+        )
+        for name in ("amount_raw", "traced_raw", "converted_raw")
+    }
+    return (
+        grouped.with_columns(
+            *sums.values(),
+            pl.concat_str("source", "target", "asset", separator=">").alias("id"),
+            pl.lit(None, pl.String()).alias("traced_amount"),
+            pl.lit(None, pl.String()).alias("label"),
+        )
+        .select(list(VIEW_EDGE_SCHEMA))
+        .cast(VIEW_EDGE_SCHEMA)
+    )
 
 
 def _units_column(edges: pl.DataFrame) -> list[str | None]:
