@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
+import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 import polars as pl
 import pytest
 
 from tests.exporters.conftest import BELL, BIG, DEPOSIT, HOP, HOSTILE, OTHER, SEED, TOKEN
 from tracer.cases import Case
 from tracer.errors import UnknownNameError
+from tracer.exporters.registry import FORMATS, export_case
 from tracer.exporters.view import Scope, build_view, whole_units
 from tracer.graph.paths import seed_paths
 from tracer.types import NATIVE_TOKEN
@@ -99,10 +102,13 @@ def test_unknown_scope_suggests() -> None:
         Scope.parse("offramp-path")
 
 
-def test_empty_case_exports_empty_tables(hand_case: Case) -> None:
-    empty = Case(
-        hand_case.directory, hand_case.report, hand_case.nodes.clear(), hand_case.edges.clear()
-    )
-    view = build_view(empty, aggregate=True)
-    assert view.nodes.is_empty() and view.edges.is_empty()
-    assert isinstance(view.edges, pl.DataFrame) and view.legend == []
+def test_a_case_without_offramps_exports_empty_files(hand_case: Case, tmp_path: Path) -> None:
+    report = {**hand_case.report, "offramps": []}
+    case = Case(hand_case.directory, report, hand_case.nodes, hand_case.edges)
+    view = build_view(case, Scope.OFFRAMP_PATHS, aggregate=True)
+    assert view.nodes.is_empty() and view.edges.is_empty() and view.legend == []
+    written = export_case(case, list(FORMATS.values()), tmp_path, scope=Scope.OFFRAMP_PATHS)
+    assert all(path.is_file() for path in written)
+    graph = nx.read_graphml(tmp_path / "graph.graphml")
+    assert (graph.number_of_nodes(), graph.number_of_edges()) == (0, 0)
+    assert pl.read_parquet(tmp_path / "parquet" / "edges.parquet").is_empty()
