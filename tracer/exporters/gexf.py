@@ -2,7 +2,9 @@
 
 Each node starts at its first traced transfer in the view and each edge at its (first)
 transfer: Gephi's timeline then replays the laundering in order. Times are ISO 8601 UTC
-strings (networkx declares ``timeformat="date"``, which Gephi parses as date-times too).
+strings; networkx declares them ``timeformat="date"`` (its reader knows no finer time format,
+and the round-trip tests read the file with it), which Gephi's importer maps to its DATE
+time format.
 Colour and shape come from the legend as ``viz`` elements; the legend itself goes in the
 file's ``<meta><description>``.
 """
