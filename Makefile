@@ -34,12 +34,24 @@ $(STAMPS)/contracts: $(STAMPS)/node $(wildcard fixtures/contracts/*.sol) fixture
 	node fixtures/contracts/compile.js
 	touch $@
 
+# Debian packages the tests need (graphviz: the DOT export is rendered with `dot`). Installed
+# with apt-get when one is missing and we are root (as in CI); otherwise the tests that need
+# them are skipped with a message saying what to install.
+DEBIAN_PACKAGES := graphviz
+
+$(STAMPS)/debian: Makefile | $(STAMPS)
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -z "$$missing" ]; then touch $@; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing && touch $@; \
+	else echo "note: missing Debian packages: $$missing (not root: run 'sudo apt-get install $$missing'; tests needing them are skipped)"; fi
+
 ENV := $(STAMPS)/venv $(STAMPS)/node $(STAMPS)/contracts
 
 demo: $(ENV)  ## start a local chain with a laundering scenario, trace it, print the report
 	$(BIN)/python -m tracer.testbed.demo
 
-test: $(ENV)  ## run the whole test suite (no network beyond loopback)
+test: $(ENV) $(STAMPS)/debian  ## run the whole test suite (no network beyond loopback)
 	$(BIN)/python -m pytest -m "not live" $(PYTEST_ARGS)
 
 lint: $(STAMPS)/venv  ## ruff and mypy

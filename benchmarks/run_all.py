@@ -23,6 +23,7 @@ BENCHMARKS = (
     "crawl",  # tracer's crawl vs. cryo; warm-cache re-run; peak memory
     "taint",  # graph build + taint policies on 1M/10M synthetic rows vs. networkx-only haircut
     "reports",  # off-ramp paths and the case documents on a 1M-row synthetic case
+    "export",  # a 100,000-edge traced graph exported to every format: time and size
 )
 
 

@@ -34,6 +34,7 @@ from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
 from tracer.errors import InputError, SourceError
+from tracer.exporters.registry import check_formats, export_case_dir
 from tracer.graph.build import build_flow_graph
 from tracer.graph.tables import graph_tables, token_info_of
 from tracer.heuristics.taint.model import Policy
@@ -204,6 +205,16 @@ def trace(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display or summary.")
     ] = False,
+    export: Annotated[
+        str | None,
+        typer.Option(
+            "--export",
+            callback=check_formats,
+            help="Also export the case after the report, into DIR/export/: formats, "
+            "comma-separated (graphml, gexf, cytoscape, dot, neo4j, maltego, csv, parquet; "
+            "see `tracer export`).",
+        ),
+    ] = None,
 ) -> None:
     """Crawl from SEED addresses, following value forward in time, and write the case.
 
@@ -257,6 +268,8 @@ def trace(
     outcome = _run_case(options, label_store, quiet)
     report, tables = _case_report(outcome, list(parsed_seeds), label_store, chosen_policy)
     _write_case(out, outcome, report, tables)
+    if export:
+        export_case_dir(out, export)
     _print_notes(outcome)
     if not quiet:
         _print_summary(report, out, outcome.stats)
