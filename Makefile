@@ -34,12 +34,19 @@ $(STAMPS)/contracts: $(STAMPS)/node $(wildcard fixtures/contracts/*.sol) fixture
 	node fixtures/contracts/compile.js
 	touch $@
 
+# Debian's Chromium for the HTML case view tests (driven headless by playwright; no browser
+# download). Installed only when missing: apt needs root, which CI has.
+$(STAMPS)/chromium: | $(STAMPS)
+	test -x /usr/bin/chromium || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }
+	touch $@
+
 ENV := $(STAMPS)/venv $(STAMPS)/node $(STAMPS)/contracts
 
 demo: $(ENV)  ## start a local chain with a laundering scenario, trace it, print the report
 	$(BIN)/python -m tracer.testbed.demo
 
-test: $(ENV)  ## run the whole test suite (no network beyond loopback)
+test: $(ENV) $(STAMPS)/chromium  ## run the whole test suite (no network beyond loopback)
 	$(BIN)/python -m pytest -m "not live" $(PYTEST_ARGS)
 
 lint: $(STAMPS)/venv  ## ruff and mypy
