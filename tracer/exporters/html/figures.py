@@ -37,7 +37,7 @@ _ASSUMED_WIDTH: Final = 1100  # px, only to point the arrows; the plot itself is
 
 def plotly_text(text: str) -> str:
     """Text Plotly may render as HTML, made inert."""
-    return html.escape(text, quote=True)
+    return html.escape(text, quote=False)  # no tags without "<"; Plotly shows &quot; as is
 
 
 def graph_figure(

@@ -27,7 +27,8 @@ _HOP_ROLES: Final = frozenset({UNLABELLED, "thief", "victim", "other"})
 def sankey_flows(
     nodes: pl.DataFrame, edges: pl.DataFrame, assets: Assets, layers: Mapping[str, int]
 ) -> list[dict[str, Any]]:
-    """Per fungible asset: ``labels``, ``colours``, and links as ``source``, ``target``,
+    """Per fungible asset: ``keys`` (``node:ADDRESS``, ``seed:ADDRESS``, ``hop:N``),
+    ``labels``, ``colours``, and links as ``source``, ``target``,
     ``value`` (display float), ``amount`` (exact text) and ``raw`` (exact decimal string)."""
     groups = {
         row["id"]: _group(row, layers.get(row["id"], 0)) for row in nodes.iter_rows(named=True)
@@ -46,6 +47,7 @@ def sankey_flows(
     flows = []
     for asset in sorted(totals, key=lambda key: (key != NATIVE_TOKEN, assets.title(key))):
         names: dict[str, int] = {}
+        keys: list[str] = []
         labels: list[str] = []
         colours: list[str] = []
         links: dict[str, list[Any]] = {
@@ -59,6 +61,7 @@ def sankey_flows(
             for key in (source, target):
                 if key not in names:
                     names[key] = len(labels)
+                    keys.append(key)
                     labels.append(info[key][0])
                     colours.append(info[key][1])
             amount = assets.amount(asset, raw)
@@ -69,7 +72,13 @@ def sankey_flows(
             links["amount"].append(assets.text(asset, raw))
             links["raw"].append(str(raw))
         flows.append(
-            {"asset": asset, "title": assets.title(asset), "labels": labels, "colours": colours}
+            {
+                "asset": asset,
+                "title": assets.title(asset),
+                "keys": keys,
+                "labels": labels,
+                "colours": colours,
+            }
             | links
         )
     return flows
