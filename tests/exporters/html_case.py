@@ -97,7 +97,13 @@ def open_view(browser: Browser, path: Path) -> LoadedPage:
 
 
 def click_centre(page: Page, selector: str) -> None:
-    """Click where an SVG point is drawn (Plotly picks the point under the pointer)."""
+    """Click where an SVG point is drawn, as a person would: Plotly clicks the point it last
+    hovered (hover is throttled), so leave the plot, hover the point, then click."""
     box = page.locator(selector).bounding_box()
     assert box is not None, f"{selector} is not drawn"
-    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(1, 1)
+    page.wait_for_selector("#graph .hoverlayer .hovertext", state="detached")
+    page.mouse.move(x, y, steps=4)
+    page.wait_for_selector("#graph .hoverlayer .hovertext")
+    page.mouse.click(x, y)

@@ -141,8 +141,22 @@ def test_clicking_an_edge_shows_the_transfer_with_exact_amounts(
     loaded: LoadedPage, case: Case
 ) -> None:
     page = loaded.page
-    edge = case.edges.filter(case.edges["transfer_kind"] == "native").row(0, named=True)
-    click_centre(page, f'[data-edge-id="{edge["id"]}"]')
+    # The native transfer whose arrow lies farthest from any node: a click there is unambiguous.
+    native = set(case.edges.filter(case.edges["transfer_kind"] == "native")["id"].to_list())
+    separation = page.evaluate(
+        """() => {
+          const centre = e => { const b = e.getBoundingClientRect();
+                                return [b.x + b.width / 2, b.y + b.height / 2]; };
+          const nodes = [...document.querySelectorAll('[data-node-id]')].map(centre);
+          return [...document.querySelectorAll('[data-edge-id]')].map(e => {
+            const [x, y] = centre(e);
+            return [e.dataset.edgeId, Math.min(...nodes.map(([a, b]) => Math.hypot(a - x, b - y)))];
+          });
+        }"""
+    )
+    edge_id = max((gap, edge_id) for edge_id, gap in separation if edge_id in native)[1]
+    edge = case.edges.filter(case.edges["id"] == edge_id).row(0, named=True)
+    click_centre(page, f'[data-edge-id="{edge_id}"]')
     entries = panel_entries(page)
     assert page.locator("#panel-title").text_content() == "Transfer"
     assert entries["Transaction"] == [edge["transaction_hash"]]

@@ -46,13 +46,12 @@ def write_case_view(case: Case, path: Path) -> Path:
 def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[str, Any]:
     """Everything the page shows, as the JSON it embeds."""
     assets = Assets.of_case(case)
-    layers = {
-        node_id: position.layer for node_id, position in _layout(case.nodes, case.edges).items()
-    }
-    drawn = _drawn_nodes(case.nodes, layers, max_drawn_nodes)
-    positions = _layout(drawn, case.edges)
+    full = _layout(case.nodes, case.edges)
+    hops = {node_id: position.hops for node_id, position in full.items()}
+    drawn = _drawn_nodes(case.nodes, full, max_drawn_nodes)
+    positions = full if drawn.height == case.nodes.height else _layout(drawn, case.edges)
     names = {row["id"]: display_name(row) for row in case.nodes.iter_rows(named=True)}
-    flows = sankey_flows(case.nodes, case.edges, assets, layers)
+    flows = sankey_flows(case.nodes, case.edges, assets, hops)
     seeds = case.report.get("seeds")
     return {
         "summary": {
@@ -64,7 +63,7 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
             "drawn_nodes": drawn.height,
         },
         "graph": graph_figure(drawn, case.edges, positions, assets),
-        "nodes": node_details(case, assets, layers),
+        "nodes": node_details(case, assets, hops),
         "edges": {
             row["id"]: edge_detail(row, assets, names) for row in case.edges.iter_rows(named=True)
         },
@@ -83,10 +82,11 @@ def _layout(nodes: pl.DataFrame, edges: pl.DataFrame) -> dict[str, Position]:
     return layered_layout(layout_nodes, list(edges.select("source", "target").iter_rows()))
 
 
-def _drawn_nodes(nodes: pl.DataFrame, layers: dict[str, int], limit: int) -> pl.DataFrame:
-    """All nodes, or the ``limit`` that matter most: seeds and off-ramps, then by hops."""
+def _drawn_nodes(nodes: pl.DataFrame, positions: dict[str, Position], limit: int) -> pl.DataFrame:
+    """All nodes, or the ``limit`` that matter most: seeds and off-ramps, then by layer."""
     if nodes.height <= limit:
         return nodes
+    layers = {node_id: position.layer for node_id, position in positions.items()}
     ranked = nodes.with_columns(
         (~(pl.col("seed") | pl.col("offramp").is_not_null())).alias("_rest"),
         pl.col("id").replace_strict(layers, return_dtype=pl.Int64).alias("_layer"),

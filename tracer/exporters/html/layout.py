@@ -29,6 +29,7 @@ class Position:
     layer: int  # hop distance from the seeds; off-ramps get the column past the deepest
     x: float
     y: float
+    hops: int | None  # hop distance from the nearest seed; None when no seed reaches it
 
 
 def layered_layout(
@@ -42,38 +43,49 @@ def layered_layout(
         if source in known and target in known and source != target:
             successors[source].append(target)
             predecessors[target].append(source)
-    layers = _hop_layers(nodes, successors)
+    layers, hops = _hop_layers(nodes, successors)
     far = max((layer for node_id, layer in layers.items() if not known[node_id].offramp), default=0)
     for node in nodes:
         if node.offramp and not node.seed:
             layers[node.id] = far + 1
-    return _place(nodes, layers, predecessors)
+    return _place(nodes, layers, hops, predecessors)
 
 
-def _hop_layers(nodes: Sequence[LayoutNode], successors: Mapping[str, list[str]]) -> dict[str, int]:
-    layers: dict[str, int] = {}
-    starts = [node.id for node in sorted(nodes, key=_time_key) if node.seed]
-    rest = [node.id for node in sorted(nodes, key=_time_key) if not node.seed]
+def _hop_layers(
+    nodes: Sequence[LayoutNode], successors: Mapping[str, list[str]]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(layer of every node, hop distance of the nodes a seed reaches)."""
+    ordered = sorted(nodes, key=_time_key)
+    layers = _walk([node.id for node in ordered if node.seed], successors, {})
+    hops = dict(layers)
+    for node in ordered:  # not reached from a seed: a walk of its own, earliest first
+        if node.id not in layers:
+            _walk([node.id], successors, layers)
+    return layers, hops
+
+
+def _walk(
+    starts: list[str], successors: Mapping[str, list[str]], layers: dict[str, int]
+) -> dict[str, int]:
+    """Breadth first from ``starts`` (layer 0) over nodes not yet in ``layers``."""
     queue: deque[str] = deque()
     for node_id in starts:
         layers[node_id] = 0
         queue.append(node_id)
-    while True:
-        while queue:
-            current = queue.popleft()
-            for successor in successors.get(current, ()):
-                if successor not in layers:
-                    layers[successor] = layers[current] + 1
-                    queue.append(successor)
-        unreached = next((node_id for node_id in rest if node_id not in layers), None)
-        if unreached is None:
-            return layers
-        layers[unreached] = 0  # not reached from a seed: a walk of its own, earliest first
-        queue.append(unreached)
+    while queue:
+        current = queue.popleft()
+        for successor in successors.get(current, ()):
+            if successor not in layers:
+                layers[successor] = layers[current] + 1
+                queue.append(successor)
+    return layers
 
 
 def _place(
-    nodes: Sequence[LayoutNode], layers: Mapping[str, int], predecessors: Mapping[str, list[str]]
+    nodes: Sequence[LayoutNode],
+    layers: Mapping[str, int],
+    hops: Mapping[str, int],
+    predecessors: Mapping[str, list[str]],
 ) -> dict[str, Position]:
     by_layer: dict[int, list[LayoutNode]] = defaultdict(list)
     for node in nodes:
@@ -94,7 +106,7 @@ def _place(
         members = sorted(by_layer[layer], key=order)
         top = (len(members) - 1) / 2
         for index, node in enumerate(members):
-            positions[node.id] = Position(layer, float(layer), top - index)
+            positions[node.id] = Position(layer, float(layer), top - index, hops.get(node.id))
     return positions
 
 

@@ -75,7 +75,7 @@ class Assets:
         return symbol if token == NATIVE_TOKEN else f"{symbol} ({token})"
 
 
-def node_details(case: Case, assets: Assets, layers: Mapping[str, int]) -> dict[str, Detail]:
+def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> dict[str, Detail]:
     """Evidence per node id: what the panel shows when the node is clicked."""
     offramps = _by_address(_entries(case.report, "offramps"), "address")
     sanctioned = _by_address(_sanctioned(case.report), "address")
@@ -89,7 +89,7 @@ def node_details(case: Case, assets: Assets, layers: Mapping[str, int]) -> dict[
             ["Role", legend_entry(row["role"]).title],
             ["Entity", row["entity"] or "—"],
             ["Labels", list(row["labels"] or []) or "none"],
-            ["Hops from a seed", str(layers.get(node_id, "—"))],
+            ["Hops from a seed", _hops_text(hops.get(node_id))],
             ["First seen", _time(row["first_seen"])],
             ["Last seen", _time(row["last_seen"])],
         ]
@@ -192,6 +192,10 @@ def display_name(row: Mapping[str, Any]) -> str:
     address = str(row["id"])
     short = f"{address[:8]}…{address[-4:]}" if len(address) > 14 else address
     return f"{name} ({short})" if name else short
+
+
+def _hops_text(hops: int | None) -> str:
+    return str(hops) if hops is not None else "none: no seed reaches it (it sent value in)"
 
 
 def _offramp_detail(offramp: Mapping[str, Any]) -> Detail:

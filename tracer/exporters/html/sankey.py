@@ -25,14 +25,15 @@ _HOP_ROLES: Final = frozenset({UNLABELLED, "thief", "victim", "other"})
 
 
 def sankey_flows(
-    nodes: pl.DataFrame, edges: pl.DataFrame, assets: Assets, layers: Mapping[str, int]
+    nodes: pl.DataFrame,
+    edges: pl.DataFrame,
+    assets: Assets,
+    hops: Mapping[str, int | None],
 ) -> list[dict[str, Any]]:
-    """Per fungible asset: ``keys`` (``node:ADDRESS``, ``seed:ADDRESS``, ``hop:N``),
+    """Per fungible asset: ``keys`` (``node:ADDRESS``, ``seed:ADDRESS``, ``hop:N``, ``hop:in``),
     ``labels``, ``colours``, and links as ``source``, ``target``,
     ``value`` (display float), ``amount`` (exact text) and ``raw`` (exact decimal string)."""
-    groups = {
-        row["id"]: _group(row, layers.get(row["id"], 0)) for row in nodes.iter_rows(named=True)
-    }
+    groups = {row["id"]: _group(row, hops.get(row["id"])) for row in nodes.iter_rows(named=True)}
     totals: dict[str, dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
     for source, target, asset, traced in edges.select(
         "source", "target", "asset", "traced_raw"
@@ -84,7 +85,7 @@ def sankey_flows(
     return flows
 
 
-def _group(row: Mapping[str, Any], layer: int) -> tuple[str, str, str]:
+def _group(row: Mapping[str, Any], hops: int | None) -> tuple[str, str, str]:
     """(group key, label, colour) of a node."""
     role = row["role"]
     entry = legend_entry(role)
@@ -94,9 +95,8 @@ def _group(row: Mapping[str, Any], layer: int) -> tuple[str, str, str]:
         label = f"Off-ramp ({row['offramp']}) {display_name(row)}"
         return f"node:{row['id']}", label, entry.colour
     if role in _HOP_ROLES and not row["stop"]:
-        if layer == 0:  # no seed reaches it: it sent value into the traced flow
-            band = "Wallets sending into the trace"
-        else:
-            band = f"Hop wallets, {layer} hop{'' if layer == 1 else 's'} from a seed"
-        return f"hop:{layer}", band, legend_entry(UNLABELLED).colour
+        if hops is None:  # no seed reaches it: it sent value into the traced flow
+            return "hop:in", "Wallets sending into the trace", legend_entry(UNLABELLED).colour
+        band = f"Hop wallets, {hops} hop{'' if hops == 1 else 's'} from a seed"
+        return f"hop:{hops}", band, legend_entry(UNLABELLED).colour
     return f"node:{row['id']}", f"{entry.title.split(' (')[0]}: {display_name(row)}", entry.colour
