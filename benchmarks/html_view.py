@@ -8,7 +8,8 @@ exchange deposit addresses, about 2.5 edges per node). Load time is from navigat
 page saying it has drawn the graph and the Sankey (Debian's /usr/bin/chromium, driven by
 playwright; skipped when Chromium is missing). Figures are the minimum and median of
 ``--repeat`` runs; record them in benchmarks/README.md. The measured load times set
-:data:`tracer.exporters.html.MAX_DRAWN_NODES`.
+:data:`tracer.exporters.html.MAX_DRAWN_NODES`; ``--uncapped`` sizes above it are also drawn
+whole, to show what the cap saves.
 """
 
 from __future__ import annotations
@@ -21,42 +22,27 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import polars as pl
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser
 
+from benchmarks.labels import timed
+from tests.exporters.html_case import CHROMIUM, chromium
+from tracer.atomic import atomic_write_text
 from tracer.cases import Case, load_case
-from tracer.exporters.html import write_case_view
+from tracer.exporters.html import MAX_DRAWN_NODES, case_view_data, write_case_view
+from tracer.exporters.html.page import render_page
 from tracer.graph.tables import EDGE_SCHEMA, NODE_SCHEMA
 from tracer.testbed.anvil import AnvilNode
 from tracer.testbed.build import build_scenario, node_options
 from tracer.testbed.chain import Chain
 from tracer.types import NATIVE_TOKEN
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 START = datetime(2024, 5, 1, tzinfo=UTC)
-
-
-def timed(action: Callable[[], object], repeat: int) -> tuple[float, float]:
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        runs.append(time.perf_counter() - started)
-    return min(runs), statistics.median(runs)
 
 
 def traced_testbed_case(workdir: Path) -> Case:
@@ -179,9 +165,19 @@ def load_seconds(browser: Browser, path: Path) -> float:
         page.close()
 
 
-def measure(name: str, case: Case, workdir: Path, browser: Browser | None, repeat: int) -> None:
+def measure(
+    name: str, case: Case, workdir: Path, browser: Browser | None, repeat: int, *, cap: int | None
+) -> None:
+    """Write and load one view; ``cap`` None is the shipped cap, else drawn nodes at most."""
     path = workdir / f"{name}.html"
-    write_min, write_median = timed(lambda: write_case_view(case, path), repeat)
+
+    def write() -> None:
+        if cap is None:
+            write_case_view(case, path)
+        else:
+            atomic_write_text(path, render_page(case_view_data(case, max_drawn_nodes=cap)))
+
+    write_min, write_median = timed(write, repeat)
     size = path.stat().st_size / 1e6
     line = (
         f"{name:>16}: {case.nodes.height:>6} nodes {case.edges.height:>6} edges | write "
@@ -197,28 +193,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.html_view", description=__doc__)
     parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 3000, 5000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--uncapped", type=int, nargs="*", default=[10000], help="also draw these sizes whole"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tracer-html-bench-") as scratch:
         workdir = Path(scratch)
-        cases = [("testbed-small", traced_testbed_case(workdir))]
+        cases: list[tuple[str, Case, int | None]] = [
+            ("testbed-small", traced_testbed_case(workdir), None)
+        ]
         cases += [
-            (f"synthetic-{n}", synthetic_case(n, seed=n, directory=workdir)) for n in args.nodes
+            (f"synthetic-{n}", synthetic_case(n, seed=n, directory=workdir), None)
+            for n in args.nodes
+        ]
+        cases += [
+            (f"uncapped-{n}", synthetic_case(n, seed=n, directory=workdir), n)
+            for n in args.uncapped
+            if n > MAX_DRAWN_NODES
         ]
         print("figures: min/median of", args.repeat, "runs", flush=True)
         if not CHROMIUM.exists():
             print("no /usr/bin/chromium (make .stamps/chromium): load times skipped")
-            for name, case in cases:
-                measure(name, case, workdir, None, args.repeat)
+            for name, case, cap in cases:
+                measure(name, case, workdir, None, args.repeat, cap=cap)
             return 0
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(
-                executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-            )
-            try:
-                for name, case in cases:
-                    measure(name, case, workdir, browser, args.repeat)
-            finally:
-                browser.close()
+        with chromium() as browser:
+            for name, case, cap in cases:
+                measure(name, case, workdir, browser, args.repeat, cap=cap)
     return 0
 
 

@@ -190,11 +190,13 @@ def _node_trace(
 ) -> dict[str, Any]:
     entry = LEGEND[role]
     big = role in _HIGHLIGHTED
-    sizes, widths, labels, hover = [], [], [], []
+    sizes, widths, labels, places, hover = [], [], [], [], []
     for row in rows:
         offramp = row["offramp"]
         sizes.append(20 if offramp or big else 12)
         widths.append(3 if offramp else 1)
+        # Off-ramps stack in the last column: names beside them, not over their neighbours.
+        places.append("middle left" if offramp else "top center")
         # Off-ramps, mixers and bridges are named on the graph; the rest on hover.
         labels.append(plotly_text(names[row["id"]]) if offramp or big else "")
         lines = [names[row["id"]], entry.title]
@@ -209,7 +211,7 @@ def _node_trace(
         "y": [positions[row["id"]].y for row in rows],
         "customdata": [row["id"] for row in rows],
         "text": labels,
-        "textposition": "top center",
+        "textposition": places,
         "textfont": {"size": 10},
         "hovertext": hover,
         "hoverinfo": "text",
