@@ -13,9 +13,11 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 from PIL import Image
 from playwright.sync_api import Browser, Page
@@ -32,10 +34,13 @@ from tests.exporters.html_case import (
 )
 from tracer.cases import Case, load_case
 from tracer.exporters.html import case_view_data, write_case_view
-from tracer.exporters.html.layout import LayoutNode, layered_layout
+from tracer.exporters.html.figures import sankey_figure
+from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
 from tracer.exporters.html.model import Assets
 from tracer.exporters.html.page import DATA_ELEMENT_ID, embed_json, render_page
 from tracer.exporters.html.sankey import sankey_flows
+from tracer.graph.tables import EDGE_SCHEMA, NODE_SCHEMA
+from tracer.types import NATIVE_TOKEN
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +276,157 @@ def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> 
         if positions[target].layer != far:
             assert positions[target].layer <= positions[source].layer + 1
     assert len({(p.x, p.y) for p in positions.values()}) == len(positions)
+
+
+# A hand-made case, every output pinned: the victim V pays the seed S; S pays the hop wallet A
+# and swaps at the DEX D, which pays A in a 6-decimal token; A pays B (ETH) and the deposit
+# address X (the token); B pays X (ETH).
+S, A, D, B, X, V = (f"0x{digit * 40}" for digit in "123456")
+TOK = f"0x{'a' * 40}"
+
+
+def small_case(tmp_path: Path) -> Case:
+    def node(address: str, role: str, minute: int, **extra: object) -> dict[str, object]:
+        return {
+            "id": address, "role": role, "category": extra.get("category"),
+            "entity": extra.get("entity"), "labels": extra.get("labels", []),
+            "seed": role == "seed", "stop": bool(extra.get("stop", False)),
+            "offramp": extra.get("offramp"),
+            "first_seen": datetime(2024, 5, 1, 0, minute, tzinfo=UTC), "last_seen": None,
+            "traced": [],
+        }  # fmt: skip
+
+    def edge(order: int, source: str, target: str, token: str, raw: int) -> dict[str, object]:
+        native = token == NATIVE_TOKEN
+        return {
+            "id": f"0x{order:064x}:{'native' if native else 'erc20'}:::", "source": source,
+            "target": target, "transaction_hash": f"0x{order:064x}", "block_number": order,
+            "block_time": datetime(2024, 5, 1, 1, order, tzinfo=UTC),
+            "transfer_kind": "native" if native else "erc20", "asset": token,
+            "token_address": token, "token_id": None,
+            "token_symbol": "ETH" if native else "TOK", "token_decimals": 18 if native else 6,
+            "amount_raw": str(raw), "traced_raw": str(raw),
+            "converted_raw": str(raw) if source in (V, D) else "0", "order": order,
+        }  # fmt: skip
+
+    nodes = [
+        node(V, "victim", 0, category="victim"),
+        node(S, "seed", 1),
+        node(D, "dex", 2, category="dex", entity="Swap <b>Pool</b>", stop=True),
+        node(A, "unlabelled", 3),
+        node(B, "unlabelled", 4),
+        node(X, "deposit_detected", 5, entity="Exchange A", offramp="exchange_deposit"),
+    ]
+    edges = [
+        edge(1, V, S, NATIVE_TOKEN, 10 * 10**18),
+        edge(2, S, A, NATIVE_TOKEN, 6 * 10**18),
+        edge(3, S, D, NATIVE_TOKEN, 4 * 10**18),
+        edge(4, D, A, TOK, 400),
+        edge(5, A, B, NATIVE_TOKEN, 6 * 10**18),
+        edge(6, A, X, TOK, 400),
+        edge(7, B, X, NATIVE_TOKEN, 5 * 10**18 + 1),
+    ]
+    report = {"chain_id": 1, "seeds": [S], "offramps": [], "mixer_links": [], "findings": []}
+    return Case(
+        tmp_path,
+        report,
+        pl.DataFrame(nodes, schema=NODE_SCHEMA),
+        pl.DataFrame(edges, schema=EDGE_SCHEMA),
+    )
+
+
+def test_layout_of_a_small_case_is_pinned(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    nodes = [
+        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
+        for row in case.nodes.iter_rows(named=True)
+    ]
+    positions = layered_layout(nodes, list(case.edges.select("source", "target").iter_rows()))
+    assert positions == {
+        V: Position(layer=0, x=0.0, y=0.5, hops=None),  # no seed reaches it: its own walk
+        S: Position(layer=0, x=0.0, y=-0.5, hops=0),
+        D: Position(layer=1, x=1.0, y=0.5, hops=1),  # both follow S; D was seen first
+        A: Position(layer=1, x=1.0, y=-0.5, hops=1),
+        B: Position(layer=2, x=2.0, y=0.0, hops=2),
+        X: Position(layer=3, x=3.0, y=0.0, hops=2),  # off-ramps: the column past the deepest
+    }
+
+
+def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    hops = {V: None, S: 0, D: 1, A: 1, B: 2, X: 2}
+    eth, tok = sankey_flows(case.nodes, case.edges, Assets.of_case(case), hops)
+    assert eth == {
+        "asset": NATIVE_TOKEN,
+        "title": "ETH",
+        "keys": ["hop:1", "hop:2", f"node:{X}", "hop:in", f"seed:{S}", f"node:{D}"],
+        "labels": [
+            "Hop wallets, 1 hop from a seed",
+            "Hop wallets, 2 hops from a seed",
+            "Off-ramp (exchange_deposit) Exchange A (0x555555…5555)",
+            "Wallets sending into the trace",
+            "Seed 0x111111…1111",
+            "DEX / swap: Swap <b>Pool</b> (0x333333…3333)",
+        ],
+        "colours": ["#8a8a8a", "#8a8a8a", "#7fd1b0", "#8a8a8a", "#d55e00", "#f0e442"],
+        "source": [0, 1, 3, 4, 4],
+        "target": [1, 2, 4, 0, 5],
+        "value": [6.0, 5.0, 10.0, 6.0, 4.0],  # display floats: the exact sums are below
+        "amount": ["6 ETH", "5.000000000000000001 ETH", "10 ETH", "6 ETH", "4 ETH"],
+        "raw": [str(n) for n in (6 * 10**18, 5 * 10**18 + 1, 10**19, 6 * 10**18, 4 * 10**18)],
+    }  # fmt: skip
+    assert tok == {
+        "asset": TOK,
+        "title": f"TOK ({TOK})",
+        "keys": ["hop:1", f"node:{X}", f"node:{D}"],
+        "labels": [
+            "Hop wallets, 1 hop from a seed",
+            "Off-ramp (exchange_deposit) Exchange A (0x555555…5555)",
+            "DEX / swap: Swap <b>Pool</b> (0x333333…3333)",
+        ],
+        "colours": ["#8a8a8a", "#7fd1b0", "#f0e442"],
+        "source": [0, 2],
+        "target": [1, 0],
+        "value": [0.0004, 0.0004],
+        "amount": ["0.0004 TOK", "0.0004 TOK"],
+        "raw": ["400", "400"],
+    }
+    # What Plotly gets is escaped; the exact amount rides along as the link's hover text.
+    figure = sankey_figure(tok)["data"][0]
+    assert figure["node"]["label"][2] == "DEX / swap: Swap &lt;b&gt;Pool&lt;/b&gt; (0x333333…3333)"
+    assert figure["link"]["customdata"] == ["0.0004 TOK", "0.0004 TOK"]
+
+
+def test_evidence_of_a_small_case_is_pinned(tmp_path: Path) -> None:
+    data = case_view_data(small_case(tmp_path))
+    at = "2024-05-01 {} UTC".format
+    assert data["nodes"][A] == [
+        ["Address", A],
+        ["Role", "Unlabelled address (hop wallet)"],
+        ["Entity", "—"],
+        ["Labels", "none"],
+        ["Hops from a seed", "1"],
+        ["First seen", at("00:03:00")],
+        ["Last seen", "—"],
+        ["Transfers in", [f"{at('01:02:00')} 0x{2:064x}", f"{at('01:04:00')} 0x{4:064x}"]],
+        ["Transfers out", [f"{at('01:05:00')} 0x{5:064x}", f"{at('01:06:00')} 0x{6:064x}"]],
+    ]
+    assert data["nodes"][V][4] == [
+        "Hops from a seed",
+        "none: no seed reaches it (it sent value in)",
+    ]
+    assert data["edges"][f"0x{4:064x}:erc20:::"] == [
+        ["Transaction", f"0x{4:064x}"],
+        ["Block", "4"],
+        ["Time", at("01:04:00")],
+        ["From", f"{D} (Swap <b>Pool</b>)"],  # inserted as text by the page
+        ["To", A],
+        ["Kind", "erc20"],
+        ["Asset", f"TOK ({TOK})"],
+        ["Amount", "0.0004 TOK"],
+        ["Traced", "0.0004 TOK"],
+        ["Created by a swap or link", "0.0004 TOK"],
+    ]
+    assert data["summary"] == {
+        "seeds": [S], "policy": "—", "chain_id": "1", "nodes": 6, "edges": 7, "drawn_nodes": 6,
+    }  # fmt: skip

@@ -24,6 +24,7 @@ from tracer.exporters.html.model import (
     edge_detail,
     legend_rows,
     node_details,
+    node_name,
     offramp_rows,
 )
 from tracer.exporters.html.page import render_page
@@ -51,6 +52,7 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
     drawn = _drawn_nodes(case.nodes, full, max_drawn_nodes)
     positions = full if drawn.height == case.nodes.height else _layout(drawn, case.edges)
     names = {row["id"]: display_name(row) for row in case.nodes.iter_rows(named=True)}
+    known = {row["id"]: node_name(row) for row in case.nodes.iter_rows(named=True)}
     flows = sankey_flows(case.nodes, case.edges, assets, hops)
     seeds = case.report.get("seeds")
     return {
@@ -65,7 +67,7 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
         "graph": graph_figure(drawn, case.edges, positions, assets),
         "nodes": node_details(case, assets, hops),
         "edges": {
-            row["id"]: edge_detail(row, assets, names) for row in case.edges.iter_rows(named=True)
+            row["id"]: edge_detail(row, assets, known) for row in case.edges.iter_rows(named=True)
         },
         "titles": names,
         "sankeys": [{"title": flow["title"], "figure": sankey_figure(flow)} for flow in flows],

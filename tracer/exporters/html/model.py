@@ -124,7 +124,7 @@ def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> 
     return details
 
 
-def edge_detail(row: Mapping[str, Any], assets: Assets, names: Mapping[str, str]) -> Detail:
+def edge_detail(row: Mapping[str, Any], assets: Assets, names: Mapping[str, str | None]) -> Detail:
     """Evidence for one edge (one transfer that carried traced value)."""
     asset = row["asset"]
     return [
@@ -185,10 +185,15 @@ def legend_rows(roles: Iterable[str]) -> list[dict[str, str | bool]]:
     ]
 
 
-def display_name(row: Mapping[str, Any]) -> str:
-    """A node's short name: its entity or first label, else the shortened address."""
+def node_name(row: Mapping[str, Any]) -> str | None:
+    """A node's entity, else its first label, else None."""
     labels = row["labels"] or []
-    name = row["entity"] or (labels[0] if labels else None)
+    return row["entity"] or (labels[0] if labels else None)
+
+
+def display_name(row: Mapping[str, Any]) -> str:
+    """A node's short name: its name and shortened address, or the shortened address."""
+    name = node_name(row)
     address = str(row["id"])
     short = f"{address[:8]}…{address[-4:]}" if len(address) > 14 else address
     return f"{name} ({short})" if name else short
@@ -243,9 +248,9 @@ def _listed(lines: list[str]) -> str | list[str]:
     return [*lines[:MAX_LISTED_TRANSFERS], f"… and {more} more (click the edges)"]
 
 
-def _named(address: str, names: Mapping[str, str]) -> str:
+def _named(address: str, names: Mapping[str, str | None]) -> str:
     name = names.get(address)
-    return f"{address} ({name})" if name and name != address else address
+    return f"{address} ({name})" if name else address
 
 
 def _label_text(label: Mapping[str, Any]) -> str:
