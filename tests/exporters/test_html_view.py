@@ -142,6 +142,17 @@ def test_clicking_an_offramp_shows_the_reports_confidence_and_evidence(
     assert entries["Off-ramp amount"] == [entry["amount"]]
 
 
+def test_finding_an_address_shows_its_evidence(loaded: LoadedPage, traced: HostileCase) -> None:
+    page = loaded.page
+    page.fill("#find", traced.hop.upper().replace("0X", "0x"))
+    page.press("#find", "Enter")
+    assert panel_entries(page)["Address"] == [traced.hop]
+    page.fill("#find", "0x" + "0" * 40)
+    page.press("#find", "Enter")
+    assert page.locator("#panel-title").text_content() == "Not in this case"
+    assert loaded.errors == []
+
+
 def test_clicking_an_edge_shows_the_transfer_with_exact_amounts(
     loaded: LoadedPage, case: Case
 ) -> None:

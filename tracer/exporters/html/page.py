@@ -108,6 +108,10 @@ _TEMPLATE: Final = """<!DOCTYPE html>
 <div id="graph" data-rendered-nodes="" data-rendered-edges=""></div>
 </section>
 <aside id="panel">
+<form id="find-form" role="search">
+<label for="find">Find an address</label>
+<input id="find" type="search" placeholder="0x…" autocomplete="off" spellcheck="false">
+</form>
 <h2 id="panel-title">Evidence</h2>
 <p id="panel-hint" class="hint">Nothing selected.</p>
 <dl id="panel-body"></dl>

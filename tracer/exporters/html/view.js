@@ -100,11 +100,25 @@
     if (!point) return;
     const index = point.curveNumber;
     const id = point.customdata;
-    if (data.graph.node_traces.includes(index) && data.nodes[id]) {
+    if (data.graph.node_traces.includes(index) && Object.hasOwn(data.nodes, id)) {
       showDetail(data.titles[id] || id, data.nodes[id]);
-    } else if (data.graph.edge_traces.includes(index) && data.edges[id]) {
+    } else if (data.graph.edge_traces.includes(index) && Object.hasOwn(data.edges, id)) {
       showDetail("Transfer", data.edges[id]);
     }
+  }
+
+  // Evidence for a typed or pasted address (any case), without hunting for it in the graph.
+  function finder() {
+    const form = document.getElementById("find-form");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      const id = document.getElementById("find").value.trim().toLowerCase();
+      if (Object.hasOwn(data.nodes, id)) {
+        showDetail(data.titles[id] || id, data.nodes[id]);
+      } else {
+        showDetail("Not in this case", [["Address", id], ["Found", "no traced value reached it"]]);
+      }
+    });
   }
 
   function graph() {
@@ -161,6 +175,7 @@
   }
 
   summary();
+  finder();
   legend();
   offramps();
   Promise.all([graph(), sankey()]).then(
