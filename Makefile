@@ -34,10 +34,11 @@ $(STAMPS)/contracts: $(STAMPS)/node $(wildcard fixtures/contracts/*.sol) fixture
 	node fixtures/contracts/compile.js
 	touch $@
 
-# Debian packages the tests need (graphviz: the DOT export is rendered with `dot`). Installed
+# Debian packages the tests need (graphviz: the DOT export is rendered with `dot`; chromium:
+# the HTML case view is loaded in headless Chromium, driven by playwright). Installed
 # with apt-get when one is missing and we are root (as in CI); otherwise the tests that need
 # them are skipped with a message saying what to install.
-DEBIAN_PACKAGES := graphviz
+DEBIAN_PACKAGES := graphviz chromium
 
 $(STAMPS)/debian: Makefile | $(STAMPS)
 	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \

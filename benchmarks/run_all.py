@@ -24,6 +24,7 @@ BENCHMARKS = (
     "taint",  # graph build + taint policies on 1M/10M synthetic rows vs. networkx-only haircut
     "reports",  # off-ramp paths and the case documents on a 1M-row synthetic case
     "export",  # a 100,000-edge traced graph exported to every format: time and size
+    "html_view",  # HTML case view: write time, file size, load time in headless Chromium
 )
 
 

@@ -1,10 +1,7 @@
 """The export formats by name, and the one function that writes a case in any of them.
 
 A format is a writer ``(view, path) -> written files`` with a default file (or directory)
-name and a one-line description. Adding one is one :func:`register` call, e.g. for a view
-that only needs the case::
-
-    register(ExportFormat("html", lambda v, p: [write_case_view(v.case, p)], "view.html", "..."))
+name and a one-line description. Adding one is one :func:`register` call.
 """
 
 from __future__ import annotations
@@ -20,6 +17,7 @@ from tracer.exporters.cytoscape import write_cytoscape
 from tracer.exporters.dot import write_dot
 from tracer.exporters.gexf import write_gexf
 from tracer.exporters.graphml import write_graphml
+from tracer.exporters.html import write_case_view
 from tracer.exporters.maltego import write_maltego
 from tracer.exporters.neo4j import write_neo4j
 from tracer.exporters.tables import write_csv_tables, write_parquet_tables
@@ -56,6 +54,16 @@ register(ExportFormat("maltego", write_maltego, "maltego", "Maltego tables", dir
 register(ExportFormat("csv", write_csv_tables, "csv", "nodes/edges/transfers CSV", directory=True))
 register(
     ExportFormat("parquet", write_parquet_tables, "parquet", "tables as Parquet", directory=True)
+)
+
+
+def _write_html_view(view: ExportView, path: Path) -> list[Path]:
+    # The view is interactive: it always carries the whole traced case, whatever the scope.
+    return [write_case_view(view.case, path)]
+
+
+register(
+    ExportFormat("html", _write_html_view, "view.html", "interactive offline case view (HTML)")
 )
 
 

@@ -1,0 +1,443 @@
+"""The HTML case view, on a real `tracer trace` of the testbed, in Debian's headless Chromium.
+
+The case carries an extra label file whose names, entity and source are markup (a script
+element and an image with an error handler) on a traced hop wallet and on an off-ramp: the
+page must show that text as text and run none of it. Counts are read from what the page
+drew (one tagged SVG point per node), never from a number Python wrote.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import polars as pl
+import pytest
+from PIL import Image
+from playwright.sync_api import Browser, Page
+
+from tests.conftest import Testbed
+from tests.exporters.html_case import (
+    HOSTILE,
+    HostileCase,
+    LoadedPage,
+    chromium,
+    click_centre,
+    open_view,
+    trace_hostile_case,
+)
+from tracer.cases import Case, load_case
+from tracer.exporters.html import case_view_data, write_case_view
+from tracer.exporters.html.figures import sankey_figure
+from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
+from tracer.exporters.html.model import Assets
+from tracer.exporters.html.page import DATA_ELEMENT_ID, embed_json, render_page
+from tracer.exporters.html.sankey import sankey_flows
+from tracer.graph.tables import EDGE_SCHEMA, NODE_SCHEMA
+from tracer.types import NATIVE_TOKEN
+
+
+@pytest.fixture(scope="module")
+def traced(testbed_small: Testbed, tmp_path_factory: pytest.TempPathFactory) -> HostileCase:
+    return trace_hostile_case(testbed_small, tmp_path_factory.mktemp("html") / "case")
+
+
+@pytest.fixture(scope="module")
+def case(traced: HostileCase) -> Case:
+    return load_case(traced.directory)
+
+
+@pytest.fixture(scope="module")
+def view(case: Case, traced: HostileCase) -> Path:
+    return write_case_view(case, traced.directory / "view.html")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def loaded(browser: Browser, view: Path) -> Iterator[LoadedPage]:
+    opened = open_view(browser, view)
+    yield opened
+    opened.page.close()
+
+
+def panel_entries(page: Page) -> dict[str, list[str]]:
+    """The evidence panel as key → its values (a list value gives several)."""
+    pairs = page.eval_on_selector_all(
+        "#panel-body dt",
+        "dts => dts.map(dt => [dt.textContent,"
+        " [...dt.nextElementSibling.querySelectorAll('li')].map(li => li.textContent).concat("
+        " dt.nextElementSibling.querySelector('li') ? [] : [dt.nextElementSibling.textContent])])",
+    )
+    found: dict[str, list[str]] = defaultdict(list)
+    for key, values in pairs:
+        found[key].extend(values)
+    return found
+
+
+def test_loads_offline_without_errors_and_draws_every_node_and_edge(
+    loaded: LoadedPage, case: Case
+) -> None:
+    page = loaded.page
+    assert loaded.errors == []
+    # The file itself, and nothing else: no CDN, no font, no beacon.
+    assert [url for url in loaded.requests if not url.startswith("file://")] == []
+    graph = page.locator("#graph")
+    assert graph.get_attribute("data-rendered-nodes") == str(case.nodes.height)
+    assert graph.get_attribute("data-rendered-edges") == str(case.edges.height)
+    drawn = page.eval_on_selector_all(
+        "[data-node-id]", "points => points.map(p => p.getAttribute('data-node-id'))"
+    )
+    assert sorted(drawn) == sorted(case.nodes["id"].to_list())
+    assert page.locator("#cap-note").is_hidden()
+
+
+def test_markup_in_labels_is_shown_as_text_and_never_runs(
+    loaded: LoadedPage, traced: HostileCase
+) -> None:
+    page = loaded.page
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img").count() == 0
+    click_centre(page, f'[data-node-id="{traced.hop}"]')
+    entries = panel_entries(page)
+    assert entries["Labels"] == [HOSTILE]
+    assert entries["Entity"] == [HOSTILE]
+    # Plotly's hover label (it renders some HTML) under the pointer shows the same text.
+    assert HOSTILE in (page.locator("#graph .hoverlayer .hovertext").text_content() or "")
+    # The off-ramp with a hostile entity: in the table, on the graph and in the Sankey.
+    rows = page.eval_on_selector_all(
+        "#offramps tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
+    )
+    assert {row[0] for row in rows if row[1] == traced.deposit} == {HOSTILE}
+    graph_text = page.locator("#graph .textpoint").all_text_contents()
+    assert any(text.startswith(HOSTILE) for text in graph_text)
+    sankey_text = page.locator("#sankey .node-label").all_text_contents()
+    assert any(HOSTILE in text for text in sankey_text)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img").count() == 0
+    assert page.locator("main a, main b").count() == 0  # Plotly drew no tag from a label
+    assert loaded.errors == []
+
+
+def test_clicking_an_offramp_shows_the_reports_confidence_and_evidence(
+    loaded: LoadedPage, case: Case
+) -> None:
+    page = loaded.page
+    entry = next(o for o in case.report["offramps"] if o["token_address"].startswith("0xeeee"))
+    click_centre(page, f'[data-node-id="{entry["address"]}"]')
+    entries = panel_entries(page)
+    assert entries["Address"] == [entry["address"]]
+    assert entries["Off-ramp confidence"] == [format(entry["confidence"], ".4g")]
+    assert entries["Off-ramp evidence"] == entry["evidence"]
+    assert entries["Off-ramp amount"] == [entry["amount"]]
+
+
+def test_finding_an_address_shows_its_evidence(loaded: LoadedPage, traced: HostileCase) -> None:
+    page = loaded.page
+    page.fill("#find", traced.hop.upper().replace("0X", "0x"))
+    page.press("#find", "Enter")
+    assert panel_entries(page)["Address"] == [traced.hop]
+    page.fill("#find", "0x" + "0" * 40)
+    page.press("#find", "Enter")
+    assert page.locator("#panel-title").text_content() == "Not in this case"
+    assert loaded.errors == []
+
+
+def test_clicking_an_edge_shows_the_transfer_with_exact_amounts(
+    loaded: LoadedPage, case: Case
+) -> None:
+    page = loaded.page
+    # The native transfer whose arrow lies farthest from any node: a click there is unambiguous.
+    native = set(case.edges.filter(case.edges["transfer_kind"] == "native")["id"].to_list())
+    separation = page.evaluate(
+        """() => {
+          const centre = e => { const b = e.getBoundingClientRect();
+                                return [b.x + b.width / 2, b.y + b.height / 2]; };
+          const nodes = [...document.querySelectorAll('[data-node-id]')].map(centre);
+          return [...document.querySelectorAll('[data-edge-id]')].map(e => {
+            const [x, y] = centre(e);
+            return [e.dataset.edgeId, Math.min(...nodes.map(([a, b]) => Math.hypot(a - x, b - y)))];
+          });
+        }"""
+    )
+    edge_id = max((gap, edge_id) for edge_id, gap in separation if edge_id in native)[1]
+    edge = case.edges.filter(case.edges["id"] == edge_id).row(0, named=True)
+    click_centre(page, f'[data-edge-id="{edge_id}"]')
+    entries = panel_entries(page)
+    assert page.locator("#panel-title").text_content() == "Transfer"
+    assert entries["Transaction"] == [edge["transaction_hash"]]
+    assert entries["Block"] == [str(edge["block_number"])]
+    traced = Decimal(edge["traced_raw"]).scaleb(-18)
+    assert Decimal(entries["Traced"][0].removesuffix(" ETH")) == traced  # exact, not a float
+
+
+def test_sankey_has_one_diagram_per_asset_and_switches(loaded: LoadedPage, case: Case) -> None:
+    page = loaded.page
+    options = page.locator("#asset option").all_text_contents()
+    assets = {row["asset"] for row in case.edges.iter_rows(named=True) if int(row["traced_raw"])}
+    assert len(options) == len(assets) == 2
+    assert options[0] == "ETH"
+    page.select_option("#asset", index=1)
+    page.wait_for_function(
+        "document.querySelector('#sankey .gtitle').textContent.includes('token')"
+    )
+    assert page.locator("#sankey .sankey-node").count() > 2
+    assert loaded.errors == []
+
+
+def test_screenshot_is_a_picture(loaded: LoadedPage) -> None:
+    shot = loaded.page.screenshot(full_page=True)
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    assert image.width >= 1000 and image.height >= 1000
+    colours = image.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 50  # a drawing, not one flat colour
+
+
+def test_large_graph_is_capped_with_a_note(browser: Browser, case: Case, tmp_path: Path) -> None:
+    data = case_view_data(case, max_drawn_nodes=8)
+    seeds_and_offramps = {
+        row["id"] for row in case.nodes.iter_rows(named=True) if row["seed"] or row["offramp"]
+    }
+    path = tmp_path / "capped.html"
+    path.write_text(render_page(data), encoding="utf-8")
+    opened = open_view(browser, path)
+    try:
+        page = opened.page
+        assert page.locator("#graph").get_attribute("data-rendered-nodes") == "8"
+        drawn = set(
+            page.eval_on_selector_all("[data-node-id]", "p => p.map(x => x.dataset.nodeId)")
+        )
+        assert seeds_and_offramps <= drawn
+        assert (
+            page.locator("#cap-note")
+            .text_content()
+            .startswith(  # type: ignore[union-attr]
+                f"The graph draws 8 of {case.nodes.height} addresses"
+            )
+        )
+        assert opened.errors == []
+    finally:
+        opened.page.close()
+
+
+def test_sankey_sums_are_exact_and_match_the_reported_offramps(case: Case) -> None:
+    layers = {row["id"]: 1 for row in case.nodes.iter_rows(named=True)}
+    flows = {flow["asset"]: flow for flow in sankey_flows(
+        case.nodes, case.edges, Assets.of_case(case), layers
+    )}  # fmt: skip
+    assert case.report["offramps"]
+    for offramp in case.report["offramps"]:
+        flow = flows[offramp["token_address"]]
+        target = flow["keys"].index(f"node:{offramp['address']}")
+        into = [int(raw) for t, raw in zip(flow["target"], flow["raw"], strict=True) if t == target]
+        assert sum(into) == int(offramp["amount_raw"]), offramp["address"]
+
+
+def test_embedded_json_cannot_end_the_script_element() -> None:
+    hostile = {"a": "</script><script>alert(1)</script>", "b": "x\u2028y\u2029&<>"}
+    embedded = embed_json(hostile)
+    assert not re.search("[<>&\u2028\u2029]", embedded)
+    assert json.loads(embedded) == hostile
+
+
+def test_page_policy_forbids_network_and_unlisted_scripts(case: Case) -> None:
+    page = render_page(case_view_data(case))
+    policy = re.search(r'http-equiv="Content-Security-Policy" content="([^"]+)"', page)
+    assert policy is not None
+    directives = dict(part.strip().split(" ", 1) for part in policy.group(1).split(";"))
+    assert directives["default-src"] == "'none'"
+    sources = directives["script-src"].split()
+    assert len(sources) == 2 and all(source.startswith("'sha256-") for source in sources)
+    assert "connect-src" not in directives  # falls back to 'none'
+    # The label text exists in the file only in escaped JSON.
+    data = page.split(f'id="{DATA_ELEMENT_ID}">', 1)[1].split("</script>", 1)[0]
+    assert HOSTILE not in page
+    details = json.loads(data)["nodes"]
+    hostile = [row["id"] for row in case.nodes.iter_rows(named=True) if HOSTILE in row["labels"]]
+    assert len(hostile) == 2
+    for node_id in hostile:
+        assert ["Labels", [HOSTILE]] in details[node_id]
+
+
+def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> None:
+    nodes = [
+        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
+        for row in case.nodes.iter_rows(named=True)
+    ]
+    edges = list(case.edges.select("source", "target").iter_rows())
+    positions = layered_layout(nodes, edges)
+    assert positions == layered_layout(list(reversed(nodes)), list(reversed(edges)))
+    far = max(position.layer for position in positions.values())
+    for node in nodes:
+        if node.seed:
+            assert positions[node.id].layer == 0
+        elif node.offramp:
+            assert positions[node.id].layer == far
+    for source, target in edges:
+        if positions[target].layer != far:
+            assert positions[target].layer <= positions[source].layer + 1
+    assert len({(p.x, p.y) for p in positions.values()}) == len(positions)
+
+
+# A hand-made case, every output pinned: the victim V pays the seed S; S pays the hop wallet A
+# and swaps at the DEX D, which pays A in a 6-decimal token; A pays B (ETH) and the deposit
+# address X (the token); B pays X (ETH).
+S, A, D, B, X, V = (f"0x{digit * 40}" for digit in "123456")
+TOK = f"0x{'a' * 40}"
+
+
+def small_case(tmp_path: Path) -> Case:
+    def node(address: str, role: str, minute: int, **extra: object) -> dict[str, object]:
+        return {
+            "id": address, "role": role, "category": extra.get("category"),
+            "entity": extra.get("entity"), "labels": extra.get("labels", []),
+            "seed": role == "seed", "stop": bool(extra.get("stop", False)),
+            "offramp": extra.get("offramp"),
+            "first_seen": datetime(2024, 5, 1, 0, minute, tzinfo=UTC), "last_seen": None,
+            "traced": [],
+        }  # fmt: skip
+
+    def edge(order: int, source: str, target: str, token: str, raw: int) -> dict[str, object]:
+        native = token == NATIVE_TOKEN
+        return {
+            "id": f"0x{order:064x}:{'native' if native else 'erc20'}:::", "source": source,
+            "target": target, "transaction_hash": f"0x{order:064x}", "block_number": order,
+            "block_time": datetime(2024, 5, 1, 1, order, tzinfo=UTC),
+            "transfer_kind": "native" if native else "erc20", "asset": token,
+            "token_address": token, "token_id": None,
+            "token_symbol": "ETH" if native else "TOK", "token_decimals": 18 if native else 6,
+            "amount_raw": str(raw), "traced_raw": str(raw),
+            "converted_raw": str(raw) if source in (V, D) else "0", "order": order,
+        }  # fmt: skip
+
+    nodes = [
+        node(V, "victim", 0, category="victim"),
+        node(S, "seed", 1),
+        node(D, "dex", 2, category="dex", entity="Swap <b>Pool</b>", stop=True),
+        node(A, "unlabelled", 3),
+        node(B, "unlabelled", 4),
+        node(X, "deposit_detected", 5, entity="Exchange A", offramp="exchange_deposit"),
+    ]
+    edges = [
+        edge(1, V, S, NATIVE_TOKEN, 10 * 10**18),
+        edge(2, S, A, NATIVE_TOKEN, 6 * 10**18),
+        edge(3, S, D, NATIVE_TOKEN, 4 * 10**18),
+        edge(4, D, A, TOK, 400),
+        edge(5, A, B, NATIVE_TOKEN, 6 * 10**18),
+        edge(6, A, X, TOK, 400),
+        edge(7, B, X, NATIVE_TOKEN, 5 * 10**18 + 1),
+    ]
+    report = {"chain_id": 1, "seeds": [S], "offramps": [], "mixer_links": [], "findings": []}
+    return Case(
+        tmp_path,
+        report,
+        pl.DataFrame(nodes, schema=NODE_SCHEMA),
+        pl.DataFrame(edges, schema=EDGE_SCHEMA),
+    )
+
+
+def test_layout_of_a_small_case_is_pinned(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    nodes = [
+        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
+        for row in case.nodes.iter_rows(named=True)
+    ]
+    positions = layered_layout(nodes, list(case.edges.select("source", "target").iter_rows()))
+    assert positions == {
+        V: Position(layer=0, x=0.0, y=0.5, hops=None),  # no seed reaches it: its own walk
+        S: Position(layer=0, x=0.0, y=-0.5, hops=0),
+        D: Position(layer=1, x=1.0, y=0.5, hops=1),  # both follow S; D was seen first
+        A: Position(layer=1, x=1.0, y=-0.5, hops=1),
+        B: Position(layer=2, x=2.0, y=0.0, hops=2),
+        X: Position(layer=3, x=3.0, y=0.0, hops=2),  # off-ramps: the column past the deepest
+    }
+
+
+def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    hops = {V: None, S: 0, D: 1, A: 1, B: 2, X: 2}
+    eth, tok = sankey_flows(case.nodes, case.edges, Assets.of_case(case), hops)
+    assert eth == {
+        "asset": NATIVE_TOKEN,
+        "title": "ETH",
+        "keys": ["hop:1", "hop:2", f"node:{X}", "hop:in", f"seed:{S}", f"node:{D}"],
+        "labels": [
+            "Hop wallets, 1 hop from a seed",
+            "Hop wallets, 2 hops from a seed",
+            "Off-ramp (exchange_deposit) Exchange A (0x555555…5555)",
+            "Wallets sending into the trace",
+            "Seed 0x111111…1111",
+            "DEX / swap: Swap <b>Pool</b> (0x333333…3333)",
+        ],
+        "colours": ["#8a8a8a", "#8a8a8a", "#7fd1b0", "#8a8a8a", "#d55e00", "#f0e442"],
+        "source": [0, 1, 3, 4, 4],
+        "target": [1, 2, 4, 0, 5],
+        "value": [6.0, 5.0, 10.0, 6.0, 4.0],  # display floats: the exact sums are below
+        "amount": ["6 ETH", "5.000000000000000001 ETH", "10 ETH", "6 ETH", "4 ETH"],
+        "raw": [str(n) for n in (6 * 10**18, 5 * 10**18 + 1, 10**19, 6 * 10**18, 4 * 10**18)],
+    }  # fmt: skip
+    assert tok == {
+        "asset": TOK,
+        "title": f"TOK ({TOK})",
+        "keys": ["hop:1", f"node:{X}", f"node:{D}"],
+        "labels": [
+            "Hop wallets, 1 hop from a seed",
+            "Off-ramp (exchange_deposit) Exchange A (0x555555…5555)",
+            "DEX / swap: Swap <b>Pool</b> (0x333333…3333)",
+        ],
+        "colours": ["#8a8a8a", "#7fd1b0", "#f0e442"],
+        "source": [0, 2],
+        "target": [1, 0],
+        "value": [0.0004, 0.0004],
+        "amount": ["0.0004 TOK", "0.0004 TOK"],
+        "raw": ["400", "400"],
+    }
+    # What Plotly gets is escaped; the exact amount rides along as the link's hover text.
+    figure = sankey_figure(tok)["data"][0]
+    assert figure["node"]["label"][2] == "DEX / swap: Swap &lt;b&gt;Pool&lt;/b&gt; (0x333333…3333)"
+    assert figure["link"]["customdata"] == ["0.0004 TOK", "0.0004 TOK"]
+
+
+def test_evidence_of_a_small_case_is_pinned(tmp_path: Path) -> None:
+    data = case_view_data(small_case(tmp_path))
+    at = "2024-05-01 {} UTC".format
+    assert data["nodes"][A] == [
+        ["Address", A],
+        ["Role", "Unlabelled address (hop wallet)"],
+        ["Entity", "—"],
+        ["Labels", "none"],
+        ["Hops from a seed", "1"],
+        ["First seen", at("00:03:00")],
+        ["Last seen", "—"],
+        ["Transfers in", [f"{at('01:02:00')} 0x{2:064x}", f"{at('01:04:00')} 0x{4:064x}"]],
+        ["Transfers out", [f"{at('01:05:00')} 0x{5:064x}", f"{at('01:06:00')} 0x{6:064x}"]],
+    ]
+    assert data["nodes"][V][4] == [
+        "Hops from a seed",
+        "none: no seed reaches it (it sent value in)",
+    ]
+    assert data["edges"][f"0x{4:064x}:erc20:::"] == [
+        ["Transaction", f"0x{4:064x}"],
+        ["Block", "4"],
+        ["Time", at("01:04:00")],
+        ["From", f"{D} (Swap <b>Pool</b>)"],  # inserted as text by the page
+        ["To", A],
+        ["Kind", "erc20"],
+        ["Asset", f"TOK ({TOK})"],
+        ["Amount", "0.0004 TOK"],
+        ["Traced", "0.0004 TOK"],
+        ["Created by a swap or link", "0.0004 TOK"],
+    ]
+    assert data["summary"] == {
+        "seeds": [S], "policy": "—", "chain_id": "1", "nodes": 6, "edges": 7, "drawn_nodes": 6,
+    }  # fmt: skip
