@@ -11,7 +11,7 @@ import sys
 import typer
 
 from tracer import __version__
-from tracer.cli import heuristics, labels, screen, trace
+from tracer.cli import heuristics, labels, monitor, screen, trace
 from tracer.errors import TracerError
 
 app = typer.Typer(
@@ -23,6 +23,7 @@ app = typer.Typer(
 )
 app.command(name="trace", no_args_is_help=True)(trace.trace)
 app.command(name="screen", no_args_is_help=True)(screen.screen_command)
+app.command(name="monitor", no_args_is_help=True)(monitor.monitor)
 app.add_typer(labels.app, name="labels")
 app.add_typer(heuristics.app, name="heuristics")
 
