@@ -45,11 +45,18 @@ def format_amount(raw: int, decimals: int | None) -> str | None:
     """``raw`` in whole units as an exact decimal string (None when decimals are unknown)."""
     if decimals is None:
         return None
-    scaled = Decimal(raw).scaleb(-decimals)
-    text = format(scaled, "f")
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return text
+    # String arithmetic: Decimal's default context would round a uint256 to 28 digits.
+    digits = str(raw).rjust(decimals + 1, "0")
+    whole, fraction = digits[: len(digits) - decimals], digits[len(digits) - decimals :]
+    fraction = fraction.rstrip("0")
+    return f"{whole}.{fraction}" if fraction else whole
+
+
+def at_least(raw: int, decimals: int | None, minimum: Decimal) -> bool:
+    """Whether ``raw`` base units are at least ``minimum`` whole units, exactly (``minimum``
+    in raw units when decimals are unknown)."""
+    numerator, denominator = minimum.as_integer_ratio()
+    return raw * denominator >= numerator * 10 ** (decimals or 0)
 
 
 @dataclass(frozen=True)

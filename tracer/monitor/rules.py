@@ -24,15 +24,18 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import polars as pl
 
 from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
-from tracer.monitor.alerts import Alert, Counterparty, alert_id, format_amount
+from tracer.monitor.alerts import Alert, Counterparty, alert_id, at_least, format_amount
 from tracer.monitor.watchlist import REACH_KINDS, Rule, Seed, Trigger, Watchlist
+
+
+# Alerts of one transfer are listed movement first, then what it reached.
+_KIND_RANK = {"outflow": 0, "inflow": 1}
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,15 @@ class Matcher:
             )
         ordered = sorted(
             alerts.values(),
-            key=lambda a: (a.block_number, a.transaction_hash, a.log_index or -1, a.id),
+            key=lambda a: (
+                a.block_number,
+                a.transaction_hash,
+                -1 if a.log_index is None else a.log_index,
+                a.trace_address or "",
+                a.seed,
+                _KIND_RANK.get(a.kind, len(_KIND_RANK)),
+                a.kind,
+            ),
         )
         return Evaluation(tuple(ordered), tuple(discovered.values()))
 
@@ -182,8 +193,7 @@ class Matcher:
         decimals = self.watchlist.decimals(token)
         if decimals is None:
             decimals = row["token_decimals"]
-        amount = Decimal(raw) if decimals is None else Decimal(raw).scaleb(-decimals)
-        return raw > 0 and amount >= rule.min_amount
+        return raw > 0 and at_least(raw, decimals, rule.min_amount)
 
     def _raise(
         self,
