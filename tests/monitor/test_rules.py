@@ -196,7 +196,10 @@ def test_failed_and_zero_value_transfers_never_alert(tmp_path: Path) -> None:
 
 
 def test_tracking_from_an_earlier_pass_continues(tmp_path: Path) -> None:
-    rules = "rules:\n  - {name: far, kinds: [outflow, reached], within_hops: 3, watch_discovered: true}\n"
+    rules = (
+        "rules:\n"
+        "  - {name: far, kinds: [outflow, reached], within_hops: 3, watch_discovered: true}\n"
+    )
     earlier = [Tracking(HOP2, SEED, 2, 5)]
     rows = [
         row(1, 4, HOP2, STRANGER, ETH),  # before HOP2 held traced funds: not its business
