@@ -109,6 +109,7 @@ class _Pass:
             sink.name for sink in (self.jsonl, options.webhook) if sink is not None
         ]
         self.windows = 0
+        self.webhook_down = False
 
     async def deliver(self) -> None:
         if self.jsonl is not None:
@@ -117,8 +118,10 @@ class _Pass:
                 self.result.delivered.get(self.jsonl.name, 0) + done
             )
         webhook = self.options.webhook
-        if webhook is not None:
+        if webhook is not None and not self.webhook_down:
             outcome = await webhook.deliver(self.state)
+            # Down after its retries: the rest waits for the next pass, not the next window.
+            self.webhook_down = outcome.failed
             self.result.delivered[webhook.name] = (
                 self.result.delivered.get(webhook.name, 0) + outcome.delivered
             )
