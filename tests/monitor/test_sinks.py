@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from tests.monitor.conftest import ETH, Live
+from tracer.errors import InputError
 from tracer.monitor.alerts import Alert, Counterparty
 from tracer.monitor.blocks import Header
 from tracer.monitor.runner import run_pass
@@ -77,8 +78,6 @@ def test_jsonl_reconcile_after_a_crash_between_write_and_record(tmp_path: Path) 
 
 
 def test_a_second_monitor_on_the_same_state_is_refused(tmp_path: Path) -> None:
-    from tracer.errors import InputError
-
     with MonitorState(tmp_path / "s.sqlite"), pytest.raises(InputError, match="in use"):
         MonitorState(tmp_path / "s.sqlite")
 

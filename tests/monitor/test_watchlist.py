@@ -18,7 +18,7 @@ from tracer.monitor.watchlist import (
     Trigger,
     load_watchlist,
 )
-from tracer.types import NATIVE_TOKEN
+from tracer.types import NATIVE_TOKEN, Address
 
 SEED_A = "0x70997970c51812dc3a010c7d01b50e0d17dc79c8"
 SEED_A_CHECKSUM = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
@@ -60,7 +60,7 @@ seeds:
     )
     watchlist = load_watchlist(path)
     assert watchlist.start_block == 120
-    assert watchlist.assets == {TOKEN: Asset("tUSD", TOKEN, 6)}  # type: ignore[dict-item]
+    assert watchlist.assets == {TOKEN: Asset("tUSD", Address(TOKEN), 6)}
     assert dict(watchlist.rules) == {
         "big-moves": Rule(
             "big-moves",

@@ -56,7 +56,8 @@ def at_least(raw: int, decimals: int | None, minimum: Decimal) -> bool:
     """Whether ``raw`` base units are at least ``minimum`` whole units, exactly (``minimum``
     in raw units when decimals are unknown)."""
     numerator, denominator = minimum.as_integer_ratio()
-    return raw * denominator >= numerator * 10 ** (decimals or 0)
+    scale: int = 10 ** (decimals or 0)
+    return raw * denominator >= numerator * scale
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,6 @@ from tracer.labels.store import LabelStore
 from tracer.monitor.alerts import Alert, Counterparty, alert_id, at_least, format_amount
 from tracer.monitor.watchlist import REACH_KINDS, Rule, Seed, Trigger, Watchlist
 
-
 # Alerts of one transfer are listed movement first, then what it reached.
 _KIND_RANK = {"outflow": 0, "inflow": 1}
 
