@@ -199,7 +199,8 @@ def monitor_options() -> list[str]:
     for parameter in inspect.signature(monitor_cli.monitor).parameters:
         info = next((a for a in get_args(hints[parameter]) if isinstance(a, OptionInfo)), None)
         assert info is not None
-        names += [d for d in info.param_decls or () if d.startswith("--")]
+        declared = [d for d in info.param_decls or () if d.startswith("--")]
+        names += declared or ["--" + parameter.replace("_", "-")]
     return names
 
 
@@ -212,5 +213,5 @@ def test_every_monitor_option_is_in_the_readme() -> None:
     section = readme[readme.index("## `tracer monitor`") :]
     missing = [name for name in options if f"`{name}" not in section]
     assert not missing, f"undocumented tracer monitor options: {missing}"
-    for key in ("exit code", "retracted", "reached_exchange", "Idempotency-Key", "cron"):
+    for key in ("Exit codes", "retracted", "reached_exchange", "Idempotency-Key", "cron"):
         assert key in section, key
