@@ -74,6 +74,10 @@ class Live:
         )
         return replace(base, **changes)
 
+    @staticmethod
+    def replace_url(options: MonitorOptions, url: str) -> MonitorOptions:
+        return replace(options, rpc_url=url)
+
     def send(self, sender: str, to: str, value: int, **extra: Any) -> str:
         tx = {"from": sender, "to": to, "value": hex(value), **extra}
         return str(self.chain.request("eth_sendTransaction", [tx]))
