@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.monitor.conftest import ETH, Live
 from tracer.errors import InputError
-from tracer.monitor.alerts import Alert, Counterparty
+from tracer.monitor.alerts import Alert, Counterparty, summary
 from tracer.monitor.blocks import Header
 from tracer.monitor.runner import run_pass
 from tracer.monitor.sinks import Backoff, JsonlSink, WebhookFormat, WebhookSink
@@ -175,6 +175,15 @@ async def test_slack_format(receiver: Receiver, tmp_path: Path) -> None:
             alert(7).id,
         )
     ]
+
+
+def test_untrusted_label_text_cannot_inject_markup_or_terminal_escapes() -> None:
+    hostile = alert(3).to_json()
+    hostile["counterparty"]["labels"] = [{"name": "<!channel> & <https://evil|Binance>\x1b[2J"}]
+    text = WebhookSink("http://127.0.0.1:1/", fmt=WebhookFormat.SLACK).body(hostile)["text"]
+    assert "&lt;!channel&gt; &amp; &lt;https://evil|Binance&gt;?[2J" in text
+    assert "<" not in text and "\x1b" not in text
+    assert "\x1b" not in summary(hostile)
 
 
 def test_a_webhook_url_with_a_secret_is_never_shown(tmp_path: Path) -> None:

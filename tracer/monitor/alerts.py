@@ -123,8 +123,18 @@ class Alert:
         }
 
 
+def _printable(value: object) -> str:
+    """Text from labels and watchlists is untrusted: no control characters (a terminal
+    escape sequence in a label name must not reach the terminal)."""
+    return "".join(char if char.isprintable() else "?" for char in str(value))
+
+
 def summary(alert: dict[str, Any]) -> str:
-    """One line for a terminal or a chat message."""
+    """One line for a terminal or a chat message (control characters replaced)."""
+    return _printable(_summary(alert))
+
+
+def _summary(alert: dict[str, Any]) -> str:
     amount = alert.get("amount") or f"{alert.get('amount_raw')} (raw)"
     counterparty = alert.get("counterparty") or {}
     names = [label.get("name") for label in counterparty.get("labels") or []]

@@ -195,7 +195,11 @@ class WebhookSink:
 
     def body(self, alert: dict[str, Any]) -> dict[str, Any]:
         if self.fmt is WebhookFormat.SLACK:
-            return {"text": f"{summary(alert)} [alert {alert.get('id')}]"}
+            text = f"{summary(alert)} [alert {alert.get('id')}]"
+            # Slack's message syntax: &, < and > must be escaped, or a label name such as
+            # "<!channel>" or "<https://evil|Binance>" would become a mention or a link.
+            escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            return {"text": escaped}
         return alert
 
     async def deliver(self, state: MonitorState) -> WebhookOutcome:
