@@ -132,3 +132,25 @@ async def test_funds_moved_on_by_a_traced_address_reach_the_exchange(live: Live)
     assert [(a["kind"], a["subject"], a["hops"], a["amount"]) for a in two.alerts] == [
         ("reached_exchange", live.hop, 2, "4")
     ]
+
+
+async def test_a_second_monitor_sharing_the_cache_reads_no_block_again(live: Live) -> None:
+    watchlist = live.watchlist()
+    first = live.confirm(live.send(live.seed, live.stranger, ETH), 0)
+    live.confirm(live.send(live.seed, live.exchange, ETH), 14)
+    live.chain.set_interval_mining(0)  # hold the head still: both passes see the same blocks
+    cache = live.tmp / "cache.sqlite"
+    common = {"from_block": first, "window_blocks": 4, "confirmations": 12, "cache_path": cache}
+    one = await run_pass(watchlist, live.options(**common))
+    two = await run_pass(
+        watchlist,
+        live.options(
+            **common, state_path=live.tmp / "two.sqlite", alerts_path=live.tmp / "two.jsonl"
+        ),
+    )
+    assert [a["id"] for a in two.alerts] == [a["id"] for a in one.alerts]
+    assert [a["kind"] for a in one.alerts] == ["outflow", "outflow", "reached_exchange"]
+    assert one.blocks >= 3
+    assert (two.scanned_from, two.scanned_to) == (one.scanned_from, one.scanned_to)
+    # Only the node's identity, head, probe, and the two fresh header checks of the cursor.
+    assert two.http_requests <= 6 < one.http_requests

@@ -123,6 +123,15 @@ def monitor(
             "--window-blocks", min=1, help="Blocks read and committed per step (one transaction)."
         ),
     ] = 100,
+    cache: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache",
+            envvar="TRACER_CACHE",
+            help="Answer cache (SQLite) for blocks 12+ deep, shareable with tracer trace and "
+            "other monitors of the chain: each final block is read from the node once.",
+        ),
+    ] = None,
     rpc_attempts: Annotated[
         int,
         typer.Option(
@@ -161,6 +170,7 @@ def monitor(
         window_blocks=window_blocks,
         retry=RetryPolicy(max_attempts=rpc_attempts),
         requests_per_second=rps,
+        cache_path=cache,
     )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if interval is not None:

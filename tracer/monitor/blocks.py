@@ -21,8 +21,10 @@ import polars as pl
 
 from tracer.chains import chain_by_id
 from tracer.errors import RangeTooLargeError, ResponseFormatError, SourceError
+from tracer.sources.cache import MISS, CacheEntry, ResponseCache, final_through
 from tracer.sources.jsonrpc import JsonRpcSource, TracePath
 from tracer.sources.rpcclient import JsonRpcClient, RpcCall
+from tracer.sources.transport import request_key
 from tracer.transfers import from_rpc
 from tracer.transfers.from_rpc import Normalised
 from tracer.transfers.topics import TRANSFER_BATCH_TOPIC, TRANSFER_SINGLE_TOPIC, TRANSFER_TOPIC
@@ -57,18 +59,66 @@ class BlockWindow:
 
 
 class BlockReader:
-    """Whole-window reads from one endpoint; the tracing API is probed once."""
+    """Whole-window reads from one endpoint; the tracing API is probed once.
 
-    def __init__(self, client: JsonRpcClient, *, expected_chain_id: int | None = None) -> None:
+    With a ``cache`` (the answer cache of :mod:`tracer.sources.cache`, shareable with
+    ``tracer trace`` and between monitors of one chain), window reads are answered from it
+    when present, and answers for blocks at least ``final_depth`` below the head are stored:
+    a re-run after a crash, or a second monitor with another watchlist, reads each final
+    block from the node once. Reorg checks always ask the node.
+    """
+
+    def __init__(
+        self,
+        client: JsonRpcClient,
+        *,
+        expected_chain_id: int | None = None,
+        cache: ResponseCache | None = None,
+        final_depth: int = 12,
+    ) -> None:
         self.client = client
         self._source = JsonRpcSource(client, expected_chain_id=expected_chain_id)
         self._path: TracePath | None = None
+        self.cache = cache
+        self.final_depth = final_depth
 
     async def chain_id(self) -> int:
         return await self._source.chain_id()
 
     async def head(self) -> int:
         return await self._source.head_block()
+
+    async def _fetch(self, calls: Sequence[RpcCall]) -> list[Any]:
+        """Outcomes of ``calls`` (an RpcError in place of a refused item), through the cache."""
+        if self.cache is None:
+            return await self.client.batch_settled(calls)
+        chain_id = await self.chain_id()
+        keys = [request_key(chain_id, call.method, call.params) for call in calls]
+        outcomes = self.cache.get_many(keys)
+        missing = [index for index, outcome in enumerate(outcomes) if outcome is MISS]
+        if not missing:
+            return outcomes
+        answers = await self.client.batch_settled([calls[index] for index in missing])
+        known = self._source.known_head
+        safe = (known if known is not None else await self.head()) - self.final_depth
+        entries: list[CacheEntry] = []
+        for index, answer in zip(missing, answers, strict=True):
+            outcomes[index] = answer
+            call = calls[index]
+            if isinstance(answer, SourceError):
+                continue
+            through = final_through(call.method, call.params, answer, safe_head=safe)
+            if through is not None:
+                entries.append(CacheEntry(keys[index], chain_id, call.method, through, answer))
+        self.cache.put_many(entries)
+        return outcomes
+
+    async def _fetch_all(self, calls: Sequence[RpcCall]) -> list[Any]:
+        outcomes = await self._fetch(calls)
+        for outcome in outcomes:
+            if isinstance(outcome, SourceError):
+                raise outcome
+        return outcomes
 
     async def trace_path(self) -> TracePath:
         if self._path is None:
@@ -83,10 +133,11 @@ class BlockReader:
             self._path = path
         return self._path
 
-    async def headers(self, numbers: Sequence[int]) -> dict[int, Header]:
-        """Headers of existing blocks (a number beyond the head is left out)."""
+    async def headers(self, numbers: Sequence[int], *, fresh: bool = True) -> dict[int, Header]:
+        """Headers of existing blocks (a number beyond the head is left out); ``fresh``:
+        from the node, never the cache (what a reorg check compares with)."""
         calls = [RpcCall("eth_getBlockByNumber", [hex(n), False]) for n in numbers]
-        blocks = await self.client.batch(calls)
+        blocks = await (self.client.batch(calls) if fresh else self._fetch_all(calls))
         found: dict[int, Header] = {}
         for block in blocks:
             if block is not None:
@@ -118,12 +169,12 @@ class BlockReader:
         full_blocks: list[Any] = []
         if path is TracePath.BLOCKS:
             calls = [RpcCall("eth_getBlockByNumber", [hex(n), True]) for n in numbers]
-            full_blocks = await self.client.batch(calls)
+            full_blocks = await self._fetch_all(calls)
             if any(block is None for block in full_blocks):
                 raise ChainMovedError(f"block {start}..{end} is not there any more")
             by_number = {h.number: h for h in (self._header(b) for b in full_blocks)}
         else:
-            by_number = await self.headers(numbers)
+            by_number = await self.headers(numbers, fresh=False)
         if sorted(by_number) != numbers:
             raise ChainMovedError(f"block {start}..{end} is not there any more")
         headers = tuple(by_number[n] for n in numbers)
@@ -198,7 +249,7 @@ class BlockReader:
         while pending:
             first, last = pending.pop(0)
             params = {"fromBlock": hex(first), "toBlock": hex(last), **extra(first, last)}
-            [answer] = await self.client.batch_settled([RpcCall(method, [params])])
+            [answer] = await self._fetch([RpcCall(method, [params])])
             if isinstance(answer, RangeTooLargeError) and first < last:
                 middle = (first + last) // 2
                 pending[:0] = [(first, middle), (middle + 1, last)]

@@ -30,6 +30,7 @@ from tracer.monitor.rules import Matcher, Tracking, seed_trackings
 from tracer.monitor.sinks import JsonlSink, WebhookSink, test_pause
 from tracer.monitor.state import MonitorState, Orphan
 from tracer.monitor.watchlist import Watchlist
+from tracer.sources.cache import ResponseCache
 from tracer.sources.rpcclient import JsonRpcClient, RpcCall
 from tracer.sources.transport import EndpointLimits, RetryPolicy, Transport
 
@@ -39,6 +40,8 @@ log = logging.getLogger(__name__)
 PAUSE_AFTER_WINDOWS_ENV: Final = "TRACER_MONITOR_TEST_PAUSE_AFTER_WINDOWS"
 # A window whose blocks change under us is re-read after a reorg check, this many times.
 MAX_MOVES: Final = 5
+# Answers are cached only this many blocks below the head at least (as `tracer trace` does).
+CACHE_DEPTH: Final = 12
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,8 @@ class MonitorOptions:
     reorg_depth: int = 128
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     requests_per_second: float | None = None
+    # Answer cache shared with `tracer trace` and other monitors of the chain (None: none).
+    cache_path: Path | None = None
 
 
 @dataclass
@@ -174,8 +179,11 @@ class _Pass:
         tracked = self._tracked()
         start = cursor + 1
         moves = 0
+        size = self.options.window_blocks
         while start <= safe and not (stop is not None and stop.is_set()):
-            end = min(safe, start + self.options.window_blocks - 1)
+            # Windows aligned to multiples of their size: every monitor of the chain asks
+            # for the same ranges, so a shared cache answers them.
+            end = min(safe, start - start % size + size - 1)
             stored = self.state.recent_blocks(self.chain_id, 1)
             try:
                 window = await self.reader.read(start, end)
@@ -248,7 +256,7 @@ async def run_pass(
     limits = EndpointLimits(requests_per_second=options.requests_per_second, max_concurrent=4)
     async with Transport(retry=options.retry) as transport:
         client = JsonRpcClient(transport, options.rpc_url, limits=limits)
-        reader = BlockReader(client)
+        reader = BlockReader(client, final_depth=max(options.confirmations, CACHE_DEPTH))
         try:
             # Everything the node must answer before the state may change.
             chain_id = await reader.chain_id()
@@ -256,7 +264,10 @@ async def run_pass(
             await reader.trace_path()
             result = PassResult(chain_id=chain_id, head=head)
             safe = head - options.confirmations
-            with MonitorState(options.state_path) as state:
+            with contextlib.ExitStack() as stack:
+                state = stack.enter_context(MonitorState(options.state_path))
+                if options.cache_path is not None:
+                    reader.cache = stack.enter_context(ResponseCache(options.cache_path))
                 run = _Pass(
                     watchlist, options, reader=reader, state=state, chain_id=chain_id, result=result
                 )
