@@ -33,7 +33,8 @@ def monitor(
         Path,
         typer.Option(
             "--watchlist",
-            help="Wallets to watch: YAML (seeds, labels, rules, assets) or CSV address,label.",
+            help="Wallets to watch: YAML (seeds, rules, assets, start_block) or CSV "
+            "address,label (default rules).",
         ),
     ],
     state: Annotated[
@@ -152,6 +153,9 @@ def monitor(
     many wallets are watched), matches them against the watchlist's rules, and appends each
     new alert to --alerts and/or POSTs it to --webhook. Alerts have stable ids: never raised
     twice, and a delivery that failed is retried on the next pass.
+
+    Exit codes of --once: 0 nothing new, 10 alerts raised, 11 a delivery still pending,
+    2 bad input, 3 the node failed (the state is left as it was).
     """
     if once == (interval is not None):
         raise InputError("give exactly one of --once (one pass) and --interval SECONDS")
