@@ -95,8 +95,8 @@ def prepare_history(live: Live) -> int:
 
 @pytest.mark.parametrize(
     ("hook", "count"),
-    [(PAUSE_AFTER_LINES_ENV, 1), (PAUSE_AFTER_LINES_ENV, 4), (PAUSE_AFTER_WINDOWS_ENV, 2)],
-    ids=["after-first-line", "after-fourth-line", "after-second-window"],
+    [(PAUSE_AFTER_LINES_ENV, 2), (PAUSE_AFTER_WINDOWS_ENV, 3)],
+    ids=["after-second-line", "after-third-window"],
 )
 def test_sigkill_mid_pass_then_rerun_gives_no_duplicate_and_no_missing_alert(
     live: Live, hook: str, count: int
@@ -191,6 +191,27 @@ def test_interval_mode_stops_gracefully_on_sigterm(live: Live) -> None:
         code = process.wait(timeout=30)
     assert code == 0
     assert len(live.lines()) == 1
+
+
+def test_interval_mode_survives_a_dead_node_until_sigterm(live: Live) -> None:
+    live.watchlist()
+    dead = f"http://127.0.0.1:{free_loopback_port()}"
+    process = subprocess.Popen(
+        command(live, "--interval", "0.2", "--rpc-attempts", "1", rpc_url=dead),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stderr is not None
+    try:
+        failures = [process.stderr.readline() for _ in range(2)]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(timeout=30)
+    assert code == 0
+    assert all(line.startswith("pass failed: ") for line in failures), failures
+    assert all("retrying next interval" in line for line in failures)
+    assert not live.state.exists()
 
 
 def monitor_options() -> list[str]:

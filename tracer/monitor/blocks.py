@@ -279,6 +279,21 @@ def _check_hashes(items: Sequence[Any], hashes: Mapping[int, str]) -> None:
         number = item.get("blockNumber")
         if not isinstance(block_hash, str):
             continue
-        block = int(number, 16) if isinstance(number, str) else number
-        if isinstance(block, int) and block in hashes and hashes[block] != block_hash.lower():
+        block = _block_number(number)
+        if block is not None and block in hashes and hashes[block] != block_hash.lower():
             raise ChainMovedError(f"block {block} changed while it was read (a reorg)")
+
+
+def _block_number(value: Any) -> int | None:
+    """A log's hex ``blockNumber`` or a trace's integer one; None when unreadable (the
+    normaliser then counts the item as malformed)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value, 16)
+        except ValueError:
+            return None
+    return None
