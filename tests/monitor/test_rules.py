@@ -112,7 +112,7 @@ def test_outflow_inflow_and_a_three_hop_path_to_an_exchange(tmp_path: Path) -> N
     rows = [
         row(1, 10, SEED, HOP1, 3 * ETH),
         row(2, 11, HOP1, HOP2, 2 * ETH),
-        row(3, 12, HOP2, EXCHANGE, 2 * ETH),
+        row(3, 12, HOP2, EXCHANGE, 3 * ETH // 2),  # keeps 0.5 ETH: no deposit address
         row(4, 12, STRANGER, SEED, ETH // 2),
         row(5, 12, STRANGER, HOP1, ETH),  # inflows of traced (not watched) addresses: silent
     ]
@@ -127,8 +127,8 @@ def test_outflow_inflow_and_a_three_hop_path_to_an_exchange(tmp_path: Path) -> N
             EXCHANGE,
             3,
             "ETH",
-            "2",
-            str(2 * ETH),
+            "1.5",
+            str(3 * ETH // 2),
             ("offramps",),
         ),
         ("inflow", SEED, tx(4), SEED, STRANGER, 0, "ETH", "0.5", str(ETH // 2), ("moves",)),
@@ -142,7 +142,7 @@ def test_the_hop_limit_is_respected(tmp_path: Path) -> None:
         row(1, 10, SEED, HOP1, ETH),
         row(2, 11, HOP1, MIXER, ETH // 2),  # hop 2: alerts
         row(3, 11, HOP1, HOP2, ETH // 2),  # HOP2 would be hop 2: nothing left to find from it
-        row(4, 12, HOP2, EXCHANGE, ETH // 2),  # hop 3: beyond within_hops
+        row(4, 12, HOP2, EXCHANGE, ETH // 4),  # hop 3: beyond within_hops
     ]
     shown, discovered, matcher = evaluate(tmp_path, rules, rows)
     assert shown == [
@@ -182,6 +182,34 @@ def test_amount_and_asset_filters_and_tokens(tmp_path: Path) -> None:
             ("usd",),
         ),
     ]
+
+
+def test_a_deposit_address_is_recognised_by_its_sweep_in_the_same_window(
+    tmp_path: Path,
+) -> None:
+    rules = "rules:\n  - {name: off, kinds: [reached], within_hops: 3}\n"
+    gas = 21_000 * 10**9
+    rows = [
+        row(1, 10, SEED, HOP1, 3 * ETH),  # HOP1 is the thief's deposit address at Ex A
+        row(2, 11, HOP1, EXCHANGE, 3 * ETH - gas),  # the sweep, less its gas
+    ]
+    shown, discovered, matcher = evaluate(tmp_path, rules, rows)
+    assert shown == [
+        ("reached_exchange_deposit", SEED, tx(1), SEED, HOP1, 1, "ETH", "3", str(3 * ETH),
+         ("off",)),
+        ("reached_exchange", SEED, tx(2), HOP1, EXCHANGE, 2, "ETH", "2.999979",
+         str(3 * ETH - gas), ("off",)),
+    ]  # fmt: skip
+    assert discovered == [Tracking(HOP1, SEED, 1, 10)]
+    [label] = matcher.labels.labels(HOP1)
+    assert (label.name, label.category, label.entity, label.chain_id) == (
+        "Ex A: deposit address (by behaviour)",
+        Category.EXCHANGE_DEPOSIT,
+        "Ex A",
+        1,
+    )
+    assert label.source == "tracer monitor: heuristic exchange-deposit-address"
+    assert 0.8 <= label.confidence <= 0.99
 
 
 def test_failed_and_zero_value_transfers_never_alert(tmp_path: Path) -> None:

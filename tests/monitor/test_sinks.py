@@ -58,7 +58,7 @@ def test_jsonl_reconcile_after_a_crash_between_write_and_record(tmp_path: Path) 
     alerts = [alert(n) for n in range(1, 5)]
     with MonitorState(tmp_path / "state.sqlite") as state:
         state.start(1, header(0))
-        raised = state.commit_window(1, [header(1)], alerts, [], [sink.name])
+        raised = state.commit_window(1, [header(1)], alerts, [], sinks=[sink.name])
         assert raised == alerts
         # The crash: two lines made it to disk, the third only half, none was recorded.
         lines = [json.dumps(a.to_json(), separators=(",", ":"), sort_keys=True) for a in alerts]
@@ -74,7 +74,7 @@ def test_jsonl_reconcile_after_a_crash_between_write_and_record(tmp_path: Path) 
         assert sink.deliver(state) == 0
         assert sink.path.read_text().splitlines() == lines
         # Committing the same alerts again raises none of them a second time.
-        assert state.commit_window(1, [header(2)], alerts, [], [sink.name]) == []
+        assert state.commit_window(1, [header(2)], alerts, [], sinks=[sink.name]) == []
 
 
 def test_a_second_monitor_on_the_same_state_is_refused(tmp_path: Path) -> None:
@@ -163,7 +163,7 @@ async def test_slack_format(receiver: Receiver, tmp_path: Path) -> None:
     sink = WebhookSink(receiver.url, fmt=WebhookFormat.SLACK, backoff=FAST)
     with MonitorState(tmp_path / "state.sqlite") as state:
         state.start(1, header(0))
-        state.commit_window(1, [header(7)], [alert(7)], [], [sink.name])
+        state.commit_window(1, [header(7)], [alert(7)], [], sinks=[sink.name])
         outcome = await sink.deliver(state)
     assert (outcome.delivered, outcome.failed) == (1, False)
     assert receiver.requests == [

@@ -1,7 +1,8 @@
 """The monitor on the small laundering scenario, checked against its ground truth: watching
 the thief's wallet from the first block, every off-ramp not behind a mixer and every mixer
-deposit of the thief raise their ``reached_*`` alert, with exact amounts, and no innocent
-deposit address or decoy is ever named."""
+deposit of the thief raise their ``reached_*`` alert, with exact amounts (deposit addresses
+recognised by behaviour in the window that holds their sweep), and no innocent deposit
+address or decoy is ever named."""
 
 from __future__ import annotations
 
@@ -54,16 +55,29 @@ async def test_the_thief_is_followed_to_every_off_ramp_before_a_mixer(
             assert {a["transaction_hash"] for a in hits} == {x["tx"] for x in ramp["arrivals"]}
             assert sum(int(a["amount_raw"]) for a in hits) == int(ramp["amount"])
         else:
-            hits = [
+            # The traced deposits into it, each alerted in its window: the address is
+            # recognised by its sweeps (the exchange-deposit-address heuristic) ...
+            deposits = [
+                a
+                for a in alerts
+                if a["kind"] == "reached_exchange_deposit"
+                and a["counterparty"]["address"] == ramp["address"]
+            ]
+            assert {a["transaction_hash"] for a in deposits} == {x["tx"] for x in ramp["arrivals"]}
+            assert sum(int(a["amount_raw"]) for a in deposits) == int(ramp["amount"])
+            [label] = deposits[0]["counterparty"]["labels"]
+            assert label["category"] == "exchange_deposit"
+            assert label["name"] == f"{ramp['entity']}: deposit address (by behaviour)"
+            # ... and the sweep to the exchange's hot wallet.
+            sweeps = [
                 a
                 for a in alerts
                 if a["kind"] == "reached_exchange" and a["subject"] == ramp["address"]
             ]
-            assert len(hits) == 1, ramp
-            assert hits[0]["asset"] == ramp["asset"]["symbol"]
-            # The sweep to the hot wallet: what arrived, less at most the sweep's gas.
-            swept = int(hits[0]["amount_raw"])
-            assert 0 < int(ramp["amount"]) - swept < 10**15 or swept == int(ramp["amount"])
+            assert len(sweeps) == 1, ramp
+            assert sweeps[0]["asset"] == ramp["asset"]["symbol"]
+            swept = int(sweeps[0]["amount_raw"])  # what arrived, less at most the sweep's gas
+            assert 0 <= int(ramp["amount"]) - swept < 10**15
 
     # Every mixer deposit of the thief, and nothing else, is a reached_mixer alert.
     thief_deposits = {link["deposit_tx"] for link in truth["mixer_links"]}
@@ -81,7 +95,12 @@ async def test_the_thief_is_followed_to_every_off_ramp_before_a_mixer(
     named = {a["subject"] for a in alerts} | {a["counterparty"]["address"] for a in alerts}
     assert not named & innocents
     kinds = sorted({a["kind"] for a in alerts})
-    assert kinds == ["reached_bridge", "reached_exchange", "reached_mixer"]
+    assert kinds == [
+        "reached_bridge",
+        "reached_exchange",
+        "reached_exchange_deposit",
+        "reached_mixer",
+    ]
     assert len(alerts) == len(mixed) + sum(
-        len(ramp["arrivals"]) if ramp["category"] == "bridge" else 1 for ramp in direct
+        len(ramp["arrivals"]) + (ramp["category"] == "exchange_deposit") for ramp in direct
     )

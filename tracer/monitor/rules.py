@@ -28,6 +28,8 @@ from typing import Any
 
 import polars as pl
 
+from tracer.heuristics.exchanges.deposit_address import HEURISTIC_ID as DEPOSIT_HEURISTIC
+from tracer.heuristics.exchanges.deposit_address import detect_deposit_addresses
 from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
 from tracer.monitor.alerts import Alert, Counterparty, alert_id, at_least, format_amount
@@ -52,6 +54,23 @@ class Tracking:
 class Evaluation:
     alerts: tuple[Alert, ...]
     discovered: tuple[Tracking, ...]
+    learned: tuple[Label, ...] = ()  # deposit addresses recognised by behaviour
+
+
+# The source of the labels the monitor learns from behaviour.
+LEARNED_SOURCE = f"tracer monitor: heuristic {DEPOSIT_HEURISTIC}"
+
+
+def learned_deposit_label(address: str, entity: str, confidence: float, chain_id: int) -> Label:
+    return Label(
+        address,
+        f"{entity}: deposit address (by behaviour)",
+        Category.EXCHANGE_DEPOSIT,
+        LEARNED_SOURCE,
+        chain_id=chain_id,
+        confidence=confidence,
+        entity=entity,
+    )
 
 
 def seed_trackings(watchlist: Watchlist) -> list[Tracking]:
@@ -109,6 +128,29 @@ class Matcher:
             (pl.col("value_raw") != "0") & pl.col("tx_succeeded").fill_null(value=True)
         )
         self._hashes = block_hashes
+        before = list(tracked)
+        alerts, discovered, by_address = self._match(moving, before)
+        learned = self._learn_deposits(transfers, moving, by_address)
+        if learned:  # match again: traced deposits into them alert in this very window
+            alerts, discovered, _ = self._match(moving, before)
+        ordered = sorted(
+            alerts.values(),
+            key=lambda a: (
+                a.block_number,
+                a.transaction_hash,
+                -1 if a.log_index is None else a.log_index,
+                a.trace_address or "",
+                a.seed,
+                _KIND_RANK.get(a.kind, len(_KIND_RANK)),
+                a.kind,
+            ),
+        )
+        return Evaluation(tuple(ordered), tuple(discovered.values()), learned)
+
+    def _match(
+        self, moving: pl.DataFrame, tracked: Iterable[Tracking]
+    ) -> tuple[dict[str, Alert], dict[tuple[str, str], Tracking], dict[str, dict[str, Tracking]]]:
+        """Alerts, new trackings, and every tracking (before and new) of one window."""
         alerts: dict[str, Alert] = {}
         self._alerts = alerts
         by_address: dict[str, dict[str, Tracking]] = defaultdict(dict)
@@ -135,19 +177,39 @@ class Matcher:
             candidates = moving.filter(pl.col("from_address").is_in(sorted(new))).filter(
                 ~pl.col("to_address").is_in(seeds)
             )
-        ordered = sorted(
-            alerts.values(),
-            key=lambda a: (
-                a.block_number,
-                a.transaction_hash,
-                -1 if a.log_index is None else a.log_index,
-                a.trace_address or "",
-                a.seed,
-                _KIND_RANK.get(a.kind, len(_KIND_RANK)),
-                a.kind,
-            ),
+        return alerts, discovered, by_address
+
+    def _learn_deposits(
+        self,
+        transfers: pl.DataFrame,
+        moving: pl.DataFrame,
+        by_address: Mapping[str, Mapping[str, Tracking]],
+    ) -> tuple[Label, ...]:
+        """Exchange deposit addresses among this window's recipients of traced value,
+        recognised by their sweeps to a labelled exchange within the window (the table holds
+        every transfer of these blocks, as the heuristic requires). Each becomes an
+        ``exchange_deposit`` label, so the traced deposit into it raises
+        ``reached_exchange_deposit`` in this very window, and later ones at once."""
+        recipients = set(
+            moving.filter(pl.col("from_address").is_in(list(by_address)))["to_address"].to_list()
         )
-        return Evaluation(tuple(ordered), tuple(discovered.values()))
+        unknown = sorted(
+            address
+            for address in recipients - set(self.seeds)
+            if not self.labels.labels(address, self.chain_id)
+        )
+        if not unknown:
+            return ()
+        found = detect_deposit_addresses(transfers, self.labels, candidates=unknown)
+        labels = tuple(
+            learned_deposit_label(
+                deposit.address, deposit.entity, deposit.confidence, self.chain_id
+            )
+            for deposit in found
+        )
+        for label in labels:
+            self.labels.add(label)
+        return labels
 
     def _adopt(self, found: Tracking, by_address: dict[str, dict[str, Tracking]]) -> bool:
         known = by_address[found.address].get(found.seed)

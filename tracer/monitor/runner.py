@@ -26,7 +26,7 @@ from tracer.errors import SourceError
 from tracer.labels.store import LabelStore
 from tracer.monitor.alerts import ID_PREFIX
 from tracer.monitor.blocks import BlockReader, ChainMovedError
-from tracer.monitor.rules import Matcher, Tracking, seed_trackings
+from tracer.monitor.rules import Matcher, Tracking, learned_deposit_label, seed_trackings
 from tracer.monitor.sinks import JsonlSink, WebhookSink, test_pause
 from tracer.monitor.state import MonitorState, Orphan
 from tracer.monitor.watchlist import Watchlist
@@ -106,9 +106,10 @@ class _Pass:
         self.chain_id = chain_id
         self.result = result
         known = chain_by_id(chain_id)
-        self.matcher = Matcher(
-            watchlist, options.labels, chain_id, known.native_symbol if known else "ETH"
-        )
+        labels = options.labels
+        for address, entity, confidence in state.learned(chain_id):
+            labels.add(learned_deposit_label(address, entity, confidence, chain_id))
+        self.matcher = Matcher(watchlist, labels, chain_id, known.native_symbol if known else "ETH")
         self.jsonl = JsonlSink(options.alerts_path) if options.alerts_path else None
         self.sinks: list[str] = [
             sink.name for sink in (self.jsonl, options.webhook) if sink is not None
@@ -199,7 +200,12 @@ class _Pass:
             hashes = {header.number: header.hash for header in window.headers}
             evaluation = self.matcher.evaluate(window.transfers, hashes, tracked)
             raised = self.state.commit_window(
-                self.chain_id, window.headers, evaluation.alerts, evaluation.discovered, self.sinks
+                self.chain_id,
+                window.headers,
+                evaluation.alerts,
+                evaluation.discovered,
+                sinks=self.sinks,
+                learned=evaluation.learned,
             )
             tracked = self._tracked()
             self.result.alerts += [alert.to_json() for alert in raised]

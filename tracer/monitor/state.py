@@ -5,6 +5,7 @@ Tables:
 ``cursor``      per chain, the last block whose transfers were matched and committed;
 ``blocks``      hashes of recently scanned blocks, to notice a reorg below the cursor;
 ``tracked``     addresses holding traced value (seed, hop, since which block);
+``learned``     exchange deposit addresses recognised by behaviour (entity, confidence);
 ``alerts``      every alert raised, by its stable id (``state`` live, orphaned or retracted);
 ``deliveries``  pending deliveries, one row per alert and sink, deleted once delivered.
 
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from tracer.errors import InputError
+from tracer.labels.model import Label
 from tracer.monitor.alerts import Alert
 from tracer.monitor.blocks import Header
 from tracer.monitor.rules import Tracking
@@ -49,6 +51,10 @@ CREATE TABLE IF NOT EXISTS alerts (
     chain_id INTEGER NOT NULL, block_number INTEGER NOT NULL, transaction_hash TEXT NOT NULL,
     state TEXT NOT NULL, raised_at REAL NOT NULL, payload TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS alerts_block ON alerts (chain_id, block_number);
+CREATE TABLE IF NOT EXISTS learned (
+    chain_id INTEGER NOT NULL, address TEXT NOT NULL, entity TEXT NOT NULL,
+    confidence REAL NOT NULL, block INTEGER NOT NULL,
+    PRIMARY KEY (chain_id, address));
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_seq INTEGER NOT NULL REFERENCES alerts (seq), sink TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
@@ -164,6 +170,13 @@ class MonitorState:
         ).fetchall()
         return [Tracking(str(a), str(s), int(h), int(b)) for a, s, h, b in rows]
 
+    def learned(self, chain_id: int) -> list[tuple[str, str, float]]:
+        """Deposit addresses learned on earlier passes: (address, entity, confidence)."""
+        rows = self._db.execute(
+            "SELECT address, entity, confidence FROM learned WHERE chain_id = ?", (chain_id,)
+        ).fetchall()
+        return [(str(a), str(e), float(c)) for a, e, c in rows]
+
     def alert_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
@@ -200,10 +213,13 @@ class MonitorState:
         headers: Sequence[Header],
         alerts: Iterable[Alert],
         discovered: Iterable[Tracking],
+        *,
         sinks: Sequence[str],
+        learned: Iterable[Label] = (),
     ) -> list[Alert]:
         """Record one scanned window; returns the alerts that are new (not raised before)."""
         raised: list[Alert] = []
+        last = headers[-1].number
         with self.transaction():
             for alert in alerts:
                 payload = json.dumps(alert.to_json(), separators=(",", ":"), sort_keys=True)
@@ -233,10 +249,16 @@ class MonitorState:
                     (chain_id, tracking.address, tracking.seed, tracking.hop, tracking.since_block),
                 )
             self._db.executemany(
+                "INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)",
+                [
+                    (chain_id, label.address, label.entity or label.name, label.confidence, last)
+                    for label in learned
+                ],
+            )
+            self._db.executemany(
                 "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?)",
                 [(chain_id, header.number, header.hash) for header in headers],
             )
-            last = headers[-1].number
             self._db.execute("UPDATE cursor SET block = ? WHERE chain_id = ?", (last, chain_id))
             self._db.execute(
                 "DELETE FROM blocks WHERE chain_id = ? AND number < ?",
@@ -263,9 +285,11 @@ class MonitorState:
             self._db.execute(
                 "DELETE FROM blocks WHERE chain_id = ? AND number > ?", (chain_id, ancestor)
             )
-            self._db.execute(
-                "DELETE FROM tracked WHERE chain_id = ? AND since_block > ?", (chain_id, ancestor)
-            )
+            for table, column in (("tracked", "since_block"), ("learned", "block")):
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?",  # noqa: S608
+                    (chain_id, ancestor),
+                )
             orphaned = self._db.execute(
                 "UPDATE alerts SET state = ? WHERE chain_id = ? AND block_number > ? AND state = ?",
                 (ORPHANED, chain_id, ancestor, LIVE),
