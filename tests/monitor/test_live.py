@@ -154,3 +154,34 @@ async def test_a_second_monitor_sharing_the_cache_reads_no_block_again(live: Liv
     assert (two.scanned_from, two.scanned_to) == (one.scanned_from, one.scanned_to)
     # Only the node's identity, head, probe, and the two fresh header checks of the cursor.
     assert two.http_requests <= 6 < one.http_requests
+
+
+async def test_a_deposit_address_learned_on_one_pass_alerts_at_once_on_the_next(
+    live: Live,
+) -> None:
+    watchlist = live.watchlist()
+    await run_pass(watchlist, live.options())
+    deposit = live.send(live.seed, live.hop, 3 * ETH)
+    live.confirm(deposit, 0)
+    sweep = live.send(live.hop, live.exchange, 3 * ETH)
+    live.confirm(sweep, 2)
+    one = await run_pass(watchlist, live.options())
+    assert ids_of(one.alerts) == [
+        ("outflow", deposit),
+        ("reached_exchange_deposit", deposit),
+        ("reached_exchange", sweep),
+    ]
+    [label] = one.alerts[1]["counterparty"]["labels"]
+    assert (label["name"], label["category"]) == (
+        "Exchange X: deposit address (by behaviour)",
+        "exchange_deposit",
+    )
+    # The next deposit is an off-ramp at once, before (or without) any sweep.
+    again = live.send(live.seed, live.hop, ETH)
+    live.confirm(again, 2)
+    two = await run_pass(watchlist, live.options())
+    assert ids_of(two.alerts) == [("outflow", again), ("reached_exchange_deposit", again)]
+
+
+def ids_of(alerts: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(a["kind"], a["transaction_hash"]) for a in alerts]

@@ -201,7 +201,8 @@ def test_a_deposit_address_is_recognised_by_its_sweep_in_the_same_window(
          str(3 * ETH - gas), ("off",)),
     ]  # fmt: skip
     assert discovered == [Tracking(HOP1, SEED, 1, 10)]
-    [label] = matcher.labels.labels(HOP1)
+    assert matcher.labels.labels(HOP1) == []  # the caller's store is left alone
+    [label] = matcher.labels_of(HOP1)
     assert (label.name, label.category, label.entity, label.chain_id) == (
         "Ex A: deposit address (by behaviour)",
         Category.EXCHANGE_DEPOSIT,

@@ -90,10 +90,18 @@ class Matcher:
     """Evaluates the watchlist's rules over transfer windows of one chain."""
 
     def __init__(
-        self, watchlist: Watchlist, labels: LabelStore, chain_id: int, native_symbol: str
+        self,
+        watchlist: Watchlist,
+        labels: LabelStore,
+        chain_id: int,
+        native_symbol: str,
+        *,
+        learned: Iterable[Label] = (),
     ) -> None:
         self.watchlist = watchlist
         self.labels = labels
+        # Deposit addresses learned from behaviour, beside (not inside) the caller's store.
+        self.learned: dict[str, Label] = {label.address: label for label in learned}
         self.chain_id = chain_id
         self.native_symbol = native_symbol
         self.seeds: dict[str, Seed] = {seed.address: seed for seed in watchlist.seeds}
@@ -194,9 +202,7 @@ class Matcher:
             moving.filter(pl.col("from_address").is_in(list(by_address)))["to_address"].to_list()
         )
         unknown = sorted(
-            address
-            for address in recipients - set(self.seeds)
-            if not self.labels.labels(address, self.chain_id)
+            address for address in recipients - set(self.seeds) if not self.labels_of(address)
         )
         if not unknown:
             return ()
@@ -207,9 +213,14 @@ class Matcher:
             )
             for deposit in found
         )
-        for label in labels:
-            self.labels.add(label)
+        self.learned.update((label.address, label) for label in labels)
         return labels
+
+    def labels_of(self, address: str) -> list[Label]:
+        """The address's labels on this chain, learned deposit addresses included."""
+        found = self.labels.labels(address, self.chain_id)
+        learned = self.learned.get(address)
+        return [*found, learned] if learned is not None else found
 
     def _adopt(self, found: Tracking, by_address: dict[str, dict[str, Tracking]]) -> bool:
         known = by_address[found.address].get(found.seed)
@@ -226,7 +237,7 @@ class Matcher:
             row, seed, trigger=Trigger.OUTFLOW, kind="outflow", hops=hop, discovered=hop > 0
         )
         recipient = row["to_address"]
-        labels = self.labels.labels(recipient, self.chain_id)
+        labels = self.labels_of(recipient)
         categories = {label.category for label in labels}
         if any(label.is_active_sanction for label in labels):
             categories.add(Category.SANCTIONED)
@@ -314,7 +325,7 @@ class Matcher:
             hops=hops,
             counterparty=Counterparty(
                 other,
-                tuple(label_json(label) for label in self.labels.labels(other, self.chain_id)),
+                tuple(label_json(label) for label in self.labels_of(other)),
             ),
             asset=symbol or token,
             token_address=token,

@@ -106,10 +106,17 @@ class _Pass:
         self.chain_id = chain_id
         self.result = result
         known = chain_by_id(chain_id)
-        labels = options.labels
-        for address, entity, confidence in state.learned(chain_id):
-            labels.add(learned_deposit_label(address, entity, confidence, chain_id))
-        self.matcher = Matcher(watchlist, labels, chain_id, known.native_symbol if known else "ETH")
+        learned = [
+            learned_deposit_label(address, entity, confidence, chain_id)
+            for address, entity, confidence in state.learned(chain_id)
+        ]
+        self.matcher = Matcher(
+            watchlist,
+            options.labels,
+            chain_id,
+            known.native_symbol if known else "ETH",
+            learned=learned,
+        )
         self.jsonl = JsonlSink(options.alerts_path) if options.alerts_path else None
         self.sinks: list[str] = [
             sink.name for sink in (self.jsonl, options.webhook) if sink is not None
