@@ -15,6 +15,11 @@ Alerts, one per (transfer, seed, kind) whatever the number of rules that match:
   category the rule's ``reach`` names, and h + 1 <= within_hops. When the sender is not the
   seed itself it is the likely deposit address (or hop) in front of that service.
 
+Exchange deposit addresses rarely carry labels, so each window is also searched for them by
+behaviour (:mod:`tracer.heuristics.exchanges.deposit_address`, over the whole window's table)
+among the recipients of traced value; those found are *learned* (kept beside the caller's
+labels, and by the runner in its state) and count as ``exchange_deposit`` from then on.
+
 Failed transfers and zero amounts (address-poisoning spam) never alert or propagate.
 """
 
