@@ -34,11 +34,13 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_yaml_watchlist_is_read_in_full(tmp_path: Path) -> None:
+    write(tmp_path, "case-labels.csv", "address,name,category\n")
     path = write(
         tmp_path,
         "w.yaml",
         f"""
 start_block: 120
+labels: [case-labels.csv]
 assets:
   - {{symbol: tUSD, token: "{TOKEN}", decimals: 6}}
 rules:
@@ -60,6 +62,7 @@ seeds:
     )
     watchlist = load_watchlist(path)
     assert watchlist.start_block == 120
+    assert watchlist.label_files == (tmp_path / "case-labels.csv",)
     assert watchlist.assets == {TOKEN: Asset("tUSD", Address(TOKEN), 6)}
     assert dict(watchlist.rules) == {
         "big-moves": Rule(
@@ -142,6 +145,7 @@ def test_csv_watchlist_gets_the_default_rules(tmp_path: Path) -> None:
         ),
         ("w.yaml", "seeds:\n  - address: [1, 2\n", 3, "malformed YAML"),
         ("w.yaml", "seeds: []\n", 1, "'seeds' is empty"),
+        ("w.yaml", f"labels: [gone.csv]\nseeds: [{SEED_A}]\n", 1, "gone.csv not found"),
         ("w.yaml", f"start_block: -5\nseeds: [{SEED_A}]\n", 1, "start_block must be"),
     ],
 )

@@ -33,7 +33,7 @@ def monitor(
         Path,
         typer.Option(
             "--watchlist",
-            help="Wallets to watch: YAML (seeds, rules, assets, start_block) or CSV "
+            help="Wallets to watch: YAML (seeds, rules, assets, labels, start_block) or CSV "
             "address,label (default rules).",
         ),
     ],
@@ -162,7 +162,11 @@ def monitor(
     if rpc_url is None:
         raise InputError("no RPC endpoint: pass --rpc-url or set TRACER_RPC_URL")
     watched = load_watchlist(watchlist)
-    label_paths = [*([] if no_default_labels else default_pack_paths()), *(labels or [])]
+    label_paths = [
+        *([] if no_default_labels else default_pack_paths()),
+        *watched.label_files,
+        *(labels or []),
+    ]
     options = MonitorOptions(
         rpc_url=rpc_url,
         state_path=state,

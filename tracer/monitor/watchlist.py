@@ -92,6 +92,8 @@ class Watchlist:
     rules: Mapping[str, Rule]
     assets: Mapping[Address, Asset] = field(default_factory=dict)
     start_block: int | None = None
+    # Label files the watchlist names (relative paths are from the watchlist's folder).
+    label_files: tuple[Path, ...] = ()
 
     def rules_of(self, seed: Seed) -> list[Rule]:
         return [self.rules[name] for name in seed.rules]
@@ -158,7 +160,7 @@ def _load_csv(path: Path) -> Watchlist:
 
 # -- YAML -------------------------------------------------------------------------------------
 
-_TOP_KEYS: Final = frozenset({"version", "start_block", "assets", "rules", "seeds"})
+_TOP_KEYS: Final = frozenset({"version", "start_block", "labels", "assets", "rules", "seeds"})
 _RULE_KEYS: Final = frozenset(
     {"name", "kinds", "min_amount", "assets", "within_hops", "reach", "watch_discovered"}
 )
@@ -180,6 +182,7 @@ def _load_yaml(path: Path) -> Watchlist:
     if "start_block" in top:
         start_block = _int(top["start_block"], path, "start_block", minimum=0)
     assets = _assets(top["assets"], path) if "assets" in top else {}
+    label_files = _label_files(top["labels"], path) if "labels" in top else ()
     if "rules" in top:
         rules = [_rule(node, path, assets) for node in sequence(top["rules"], path, "rules")]
     else:
@@ -200,7 +203,17 @@ def _load_yaml(path: Path) -> Watchlist:
         seeds.append(seed)
     if not seeds:
         raise InputFileError(path, "'seeds' is empty", line=line_of(top["seeds"]))
-    return Watchlist(path, tuple(seeds), by_name, assets, start_block)
+    return Watchlist(path, tuple(seeds), by_name, assets, start_block, label_files)
+
+
+def _label_files(node: yaml.Node, path: Path) -> tuple[Path, ...]:
+    files: list[Path] = []
+    for name, item in _names(node, path, "labels"):
+        label_file = path.parent / name  # an absolute name replaces the folder
+        if not label_file.is_file():
+            raise InputFileError(path, f"label file {label_file} not found", line=line_of(item))
+        files.append(label_file)
+    return tuple(files)
 
 
 def _nodes_or_none(node: yaml.Node | None, count: int) -> list[yaml.Node | None]:
