@@ -161,6 +161,16 @@ def test_a_malformed_watchlist_names_the_line(live: Live) -> None:
     assert not live.state.exists()
 
 
+def test_a_start_beyond_the_head_is_bad_input(live: Live) -> None:
+    live.watchlist()
+    result = run(command(live, "--once", "--from-block", "1000000"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: the first block to scan, 1000000, is beyond the node's head; lower "
+        "--from-block (or the watchlist's start_block)"
+    ]
+
+
 def test_once_and_interval_are_exclusive(live: Live) -> None:
     live.watchlist()
     result = run(command(live, "--once", "--interval", "5"))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tracer.chains import chain_by_id
-from tracer.errors import SourceError
+from tracer.errors import InputError, SourceError
 from tracer.labels.store import LabelStore
 from tracer.monitor.alerts import ID_PREFIX
 from tracer.monitor.blocks import BlockReader, ChainMovedError
@@ -150,7 +150,10 @@ class _Pass:
         block = max(0, safe) if start is None else max(0, start - 1)
         headers = await self.reader.headers([block])
         if block not in headers:
-            raise SourceError(f"the node has no block {block} yet; lower --from-block")
+            raise InputError(
+                f"the first block to scan, {block + 1}, is beyond the node's head; "
+                "lower --from-block (or the watchlist's start_block)"
+            )
         self.state.start(self.chain_id, headers[block])
         return block
 
