@@ -128,7 +128,7 @@ def test_sigkill_mid_pass_then_rerun_gives_no_duplicate_and_no_missing_alert(
     # (one alert per block here, so the windows before it were delivered).
     assert len(written) == (count if hook == PAUSE_AFTER_LINES_ENV else count - 1)
     rerun = run(command(live, *options, state=state, alerts=alerts))
-    assert rerun.returncode in (0, 10), rerun.stderr
+    assert rerun.returncode == 10, rerun.stderr  # the rest of the alerts went out now
     assert [line["id"] for line in live.lines(alerts)] == [line["id"] for line in expected]
     assert live.lines(alerts) == expected
 

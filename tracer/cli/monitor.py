@@ -1,7 +1,7 @@
 """``tracer monitor``: watch seed wallets and alert on new confirmed movements.
 
 Exit codes of ``--once`` (for cron, systemd timers, Kubernetes CronJobs): 0 nothing new,
-10 alerts were raised (and delivered), 11 some delivery is still pending (it is retried on
+10 alerts were raised or delivered, 11 some delivery is still pending (it is retried on
 the next pass), 2 bad input, 3 the node failed (the state is left as it was).
 """
 
@@ -154,7 +154,8 @@ def monitor(
     new alert to --alerts and/or POSTs it to --webhook. Alerts have stable ids: never raised
     twice, and a delivery that failed is retried on the next pass.
 
-    Exit codes of --once: 0 nothing new, 10 alerts raised, 11 a delivery still pending,
+    Exit codes of --once: 0 nothing new, 10 alerts raised or delivered, 11 a delivery still
+    pending,
     2 bad input, 3 the node failed (the state is left as it was).
     """
     if once == (interval is not None):
@@ -196,7 +197,9 @@ def monitor(
         _print(result)
     if result.delivery_failed:
         raise typer.Exit(EXIT_DELIVERY_PENDING)
-    raise typer.Exit(EXIT_ALERTS if result.alerts else EXIT_QUIET)
+    # Alerts an interrupted earlier pass left undelivered count too: they went out now.
+    sent = result.alerts or any(result.delivered.values())
+    raise typer.Exit(EXIT_ALERTS if sent else EXIT_QUIET)
 
 
 def _print(result: PassResult) -> None:
