@@ -11,7 +11,7 @@ import sys
 import typer
 
 from tracer import __version__
-from tracer.cli import export, heuristics, labels, report, screen, trace
+from tracer.cli import export, heuristics, labels, monitor, report, screen, trace
 from tracer.errors import TracerError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app.command(name="trace", no_args_is_help=True)(trace.trace)
 app.command(name="screen", no_args_is_help=True)(screen.screen_command)
 app.command(name="report", no_args_is_help=True)(report.report_command)
 app.command(name="export", no_args_is_help=True)(export.export)
+app.command(name="monitor", no_args_is_help=True)(monitor.monitor)
 app.add_typer(labels.app, name="labels")
 app.add_typer(heuristics.app, name="heuristics")
 

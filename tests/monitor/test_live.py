@@ -1,0 +1,187 @@
+"""Monitor passes against a live anvil that keeps mining: exactly one alert per event,
+nothing for unconfirmed or orphaned blocks, reorgs detected by block hash."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from tests.monitor.conftest import ETH, Live
+from tracer.monitor.runner import run_pass
+
+
+async def test_a_new_outflow_gives_exactly_one_alert(live: Live) -> None:
+    watchlist = live.watchlist()
+    first = await run_pass(watchlist, live.options())
+    assert first.alerts == []  # the first pass only sets the cursor at the confirmed head
+    tx_hash = live.send(live.seed, live.stranger, 3 * ETH)
+    block = live.confirm(tx_hash, 2)
+
+    second = await run_pass(watchlist, live.options())
+    assert second.scanned_from is not None and second.scanned_to is not None
+    assert second.scanned_from <= block <= second.scanned_to
+    assert [(a["kind"], a["transaction_hash"]) for a in second.alerts] == [("outflow", tx_hash)]
+    alert = second.alerts[0]
+    assert alert["seed"] == live.seed
+    assert alert["seed_label"] == "Theft wallet"
+    assert alert["block_number"] == block
+    assert alert["direction"] == "out"
+    assert alert["counterparty"] == {"address": live.stranger, "labels": []}
+    assert (alert["asset"], alert["amount"], alert["amount_raw"]) == ("ETH", "3", str(3 * ETH))
+    assert live.lines() == [alert]
+    # Requests are a handful per pass, not one per watched address or block.
+    assert second.http_requests <= 12
+
+    live.wait_for_block(live.chain.block_number() + 3)
+    third = await run_pass(watchlist, live.options())
+    assert third.blocks >= 3  # the chain moved on ...
+    assert third.alerts == []  # ... and nothing new happened
+    assert live.lines() == [alert]
+
+
+async def test_a_transfer_waits_for_its_confirmations(live: Live) -> None:
+    watchlist = live.watchlist()
+    await run_pass(watchlist, live.options(confirmations=20))
+    tx_hash = live.send(live.seed, live.exchange, ETH)
+    block = live.chain.wait_for_receipt(tx_hash).block_number
+    early = await run_pass(watchlist, live.options(confirmations=20))
+    assert early.alerts == []
+    assert early.scanned_to is None or early.scanned_to < block
+    live.wait_for_block(block + 20)
+    late = await run_pass(watchlist, live.options(confirmations=20))
+    assert [(a["kind"], a["hops"]) for a in late.alerts] == [
+        ("outflow", 0),
+        ("reached_exchange", 1),
+    ]
+    assert late.alerts[1]["counterparty"]["labels"][0]["name"] == "Exchange X: Hot Wallet"
+
+
+async def test_a_reorg_above_the_confirmations_orphans_nothing_and_misses_nothing(
+    live: Live,
+) -> None:
+    """The cursor passes the snapshot; the reverted transfer was never confirmed, so it never
+    alerts; the replacing one (same nonce) alerts once; the reorg is seen by block hash."""
+    watchlist = live.watchlist()
+    options = live.options(confirmations=4)
+    await run_pass(watchlist, options)
+    snapshot = live.chain.snapshot()
+    fork_point = live.chain.block_number()
+    live.wait_for_block(fork_point + 8)
+    nonce = live.chain.request("eth_getTransactionCount", [live.seed, "latest"])
+    orphan = live.send(live.seed, live.stranger, ETH, nonce=nonce)
+    orphan_block = live.chain.wait_for_receipt(orphan).block_number
+    before = await run_pass(watchlist, options)
+    assert before.alerts == []
+    assert before.scanned_to is not None and fork_point < before.scanned_to < orphan_block
+
+    live.chain.revert(snapshot)
+    replacement = live.send(live.seed, live.hop, 2 * ETH, nonce=nonce)
+    live.confirm(replacement, 4)
+    after = await run_pass(watchlist, options)
+    assert after.reorgs == 1
+    assert [(a["kind"], a["transaction_hash"]) for a in after.alerts] == [("outflow", replacement)]
+    assert [line["transaction_hash"] for line in live.lines()] == [replacement]
+
+
+async def test_a_reorg_below_the_cursor_retracts_the_orphaned_alert(live: Live) -> None:
+    """With no confirmations the orphaned transfer did alert: the re-scan raises the
+    replacement and a ``retracted`` alert naming the orphan's id."""
+    watchlist = live.watchlist()
+    options = live.options(confirmations=0)
+    await run_pass(watchlist, options)
+    snapshot = live.chain.snapshot()
+    nonce = live.chain.request("eth_getTransactionCount", [live.seed, "latest"])
+    orphan = live.send(live.seed, live.stranger, ETH, nonce=nonce)
+    live.confirm(orphan, 1)
+    before = await run_pass(watchlist, options)
+    assert [(a["kind"], a["transaction_hash"]) for a in before.alerts] == [("outflow", orphan)]
+
+    live.chain.revert(snapshot)
+    replacement = live.send(live.seed, live.hop, 2 * ETH, nonce=nonce)
+    live.confirm(replacement, 1)
+    after = await run_pass(watchlist, options)
+    assert after.reorgs == 1
+    assert after.retracted == 1
+    kinds = [(a["kind"], a["transaction_hash"]) for a in after.alerts]
+    assert kinds == [("outflow", replacement)]
+    lines = live.lines()
+    assert [(line["kind"], line["transaction_hash"]) for line in lines] == [
+        ("outflow", orphan),
+        ("outflow", replacement),
+        ("retracted", orphan),
+    ]
+    assert lines[2]["retracts"] == before.alerts[0]["id"]
+    assert len({line["id"] for line in lines}) == 3
+    with sqlite3.connect(live.state) as db:
+        states = dict(
+            db.execute("SELECT transaction_hash, state FROM alerts WHERE state != 'live'")
+        )
+    assert states == {orphan: "retracted"}
+
+
+async def test_funds_moved_on_by_a_traced_address_reach_the_exchange(live: Live) -> None:
+    watchlist = live.watchlist()
+    await run_pass(watchlist, live.options())
+    first = live.send(live.seed, live.hop, 5 * ETH)
+    live.confirm(first, 2)
+    one = await run_pass(watchlist, live.options())
+    assert [a["kind"] for a in one.alerts] == ["outflow"]
+    # A later pass continues the trace from the state: the hop is tracked now.
+    second = live.send(live.hop, live.exchange, 4 * ETH)
+    live.confirm(second, 2)
+    two = await run_pass(watchlist, live.options())
+    assert [(a["kind"], a["subject"], a["hops"], a["amount"]) for a in two.alerts] == [
+        ("reached_exchange", live.hop, 2, "4")
+    ]
+
+
+async def test_a_second_monitor_sharing_the_cache_reads_no_block_again(live: Live) -> None:
+    watchlist = live.watchlist()
+    first = live.confirm(live.send(live.seed, live.stranger, ETH), 0)
+    live.confirm(live.send(live.seed, live.exchange, ETH), 14)
+    live.chain.set_interval_mining(0)  # hold the head still: both passes see the same blocks
+    cache = live.tmp / "cache.sqlite"
+    common = {"from_block": first, "window_blocks": 4, "confirmations": 12, "cache_path": cache}
+    one = await run_pass(watchlist, live.options(**common))
+    two = await run_pass(
+        watchlist,
+        live.options(
+            **common, state_path=live.tmp / "two.sqlite", alerts_path=live.tmp / "two.jsonl"
+        ),
+    )
+    assert [a["id"] for a in two.alerts] == [a["id"] for a in one.alerts]
+    assert [a["kind"] for a in one.alerts] == ["outflow", "outflow", "reached_exchange"]
+    assert one.blocks >= 3
+    assert (two.scanned_from, two.scanned_to) == (one.scanned_from, one.scanned_to)
+    # Only the node's identity, head, probe, and the two fresh header checks of the cursor.
+    assert two.http_requests <= 6 < one.http_requests
+
+
+async def test_a_deposit_address_learned_on_one_pass_alerts_at_once_on_the_next(
+    live: Live,
+) -> None:
+    watchlist = live.watchlist()
+    await run_pass(watchlist, live.options())
+    deposit = live.send(live.seed, live.hop, 3 * ETH)
+    live.confirm(deposit, 0)
+    sweep = live.send(live.hop, live.exchange, 3 * ETH)
+    live.confirm(sweep, 2)
+    one = await run_pass(watchlist, live.options())
+    assert ids_of(one.alerts) == [
+        ("outflow", deposit),
+        ("reached_exchange_deposit", deposit),
+        ("reached_exchange", sweep),
+    ]
+    [label] = one.alerts[1]["counterparty"]["labels"]
+    assert (label["name"], label["category"]) == (
+        "Exchange X: deposit address (by behaviour)",
+        "exchange_deposit",
+    )
+    # The next deposit is an off-ramp at once, before (or without) any sweep.
+    again = live.send(live.seed, live.hop, ETH)
+    live.confirm(again, 2)
+    two = await run_pass(watchlist, live.options())
+    assert ids_of(two.alerts) == [("outflow", again), ("reached_exchange_deposit", again)]
+
+
+def ids_of(alerts: list[dict[str, object]]) -> list[tuple[object, object]]:
+    return [(a["kind"], a["transaction_hash"]) for a in alerts]
