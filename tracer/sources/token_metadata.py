@@ -67,10 +67,12 @@ async def _ask(
         for selector in FUNCTIONS.values()
     ]
     answers = iter(await source.client.batch_settled(calls))
-    return {token: {name: _outcome(next(answers)) for name in FUNCTIONS} for token in tokens}
+    return {token: {name: outcome_of(next(answers)) for name in FUNCTIONS} for token in tokens}
 
 
-def _outcome(answer: Any) -> Outcome:
+def outcome_of(answer: Any) -> Outcome:
+    """One batch item's answer (a result, or the :class:`RpcError` in its place) in the form
+    the decoders read and the cache stores."""
     if isinstance(answer, RpcError):
         return {"revert" if answer.code in REVERT_CODES else "error": answer.code}
     return {"result": answer}

@@ -30,8 +30,6 @@ from enum import StrEnum
 from typing import Any, Final
 
 import polars as pl
-from eth_abi.abi import decode as abi_decode
-from eth_abi.exceptions import DecodingError
 
 from tracer.transfers.schema import TransferKind, scaled_value
 
@@ -136,13 +134,25 @@ def decode_text(outcome: Outcome, max_chars: int) -> tuple[str | None, tuple[Met
     if len(data) == _WORD:
         raw = data.split(b"\0", 1)[0]  # bytes32: text, then zero padding
     else:
-        try:
-            # An ABI string is encoded exactly as ABI bytes; decoding it as bytes leaves the
-            # UTF-8 check to us, so invalid text is repaired rather than refused.
-            (raw,) = abi_decode(["bytes"], data, strict=False)
-        except (DecodingError, ValueError, OverflowError):
+        text = _abi_bytes(data)
+        if text is None:
             return None, (MetadataIssue.UNDECODABLE,)
+        # Trailing zero bytes: a bytes32 copied into a string whole (ethereum-etl records
+        # one such mainnet token, "ETH\0\0\0"); padding, not text.
+        raw = text.rstrip(b"\0")
     return safe_text(raw, max_chars)
+
+
+def _abi_bytes(data: bytes) -> bytes | None:
+    """The payload of an ABI-encoded ``string`` (or ``bytes``) return value: a word with the
+    offset of a length word, followed by that many bytes. Padding is not checked (solc does
+    not either); an offset or length reaching past the data is refused, never cut short."""
+    offset = int.from_bytes(data[:_WORD], "big")
+    if offset + _WORD > len(data):
+        return None
+    length = int.from_bytes(data[offset : offset + _WORD], "big")
+    start = offset + _WORD
+    return data[start : start + length] if start + length <= len(data) else None
 
 
 def safe_text(raw: bytes, max_chars: int) -> tuple[str | None, tuple[MetadataIssue, ...]]:
