@@ -25,6 +25,7 @@ BENCHMARKS = (
     "reports",  # off-ramp paths and the case documents on a 1M-row synthetic case
     "export",  # a 100,000-edge traced graph exported to every format: time and size
     "html_view",  # HTML case view: write time, file size, load time in headless Chromium
+    "token_metadata",  # decimals()/symbol()/name() of 1,000 tokens, cold and cached; table fill
 )
 
 
