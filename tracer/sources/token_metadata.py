@@ -42,8 +42,9 @@ async def read_token_metadata(
     if not wanted:
         return {}
     chain_id = await source.chain_id()
-    keys = [request_key(chain_id, CACHE_METHOD, [token, hex(block)]) for token in wanted]
-    cached = source.cache.get_many(keys) if source.cache is not None else [MISS] * len(keys)
+    keys = {token: request_key(chain_id, CACHE_METHOD, [token, hex(block)]) for token in wanted}
+    cache = source.cache
+    cached = cache.get_many(list(keys.values())) if cache is not None else [MISS] * len(keys)
     outcomes: dict[str, Mapping[str, Outcome]] = {
         token: answer for token, answer in zip(wanted, cached, strict=True) if _complete(answer)
     }
@@ -51,7 +52,13 @@ async def read_token_metadata(
     if missing:
         asked = await _ask(source, missing, block)
         outcomes.update(asked)
-        _store(source, chain_id, block, asked)
+        head = source.known_head
+        if cache is not None and head is not None and block <= head - source.confirmations:
+            cache.put_many(
+                CacheEntry(keys[token], chain_id, CACHE_METHOD, FOREVER, dict(answers))
+                for token, answers in asked.items()
+                if not any("error" in outcome for outcome in answers.values())
+            )
     return {token: decode_token(token, outcomes[token]) for token in wanted}
 
 
@@ -76,25 +83,6 @@ def outcome_of(answer: Any) -> Outcome:
     if isinstance(answer, RpcError):
         return {"revert" if answer.code in REVERT_CODES else "error": answer.code}
     return {"result": answer}
-
-
-def _store(
-    source: JsonRpcSource, chain_id: int, block: int, asked: Mapping[str, Mapping[str, Outcome]]
-) -> None:
-    head = source.known_head
-    if source.cache is None or head is None or block > head - source.confirmations:
-        return
-    source.cache.put_many(
-        CacheEntry(
-            request_key(chain_id, CACHE_METHOD, [token, hex(block)]),
-            chain_id,
-            CACHE_METHOD,
-            FOREVER,
-            dict(outcomes),
-        )
-        for token, outcomes in asked.items()
-        if not any("error" in outcome for outcome in outcomes.values())
-    )
 
 
 def _complete(entry: Any) -> bool:
