@@ -146,8 +146,8 @@ def test_odd_tokens_null_decimals_decoded_symbols_and_no_requests_again(
     assert " ".join(result.stderr.split()) == (  # the console wraps long lines
         f"note: 2 token(s) without readable decimals at block {block} (a value above 77: 1; "
         f"no decimals() function: 1): their amounts stay in raw units ({', '.join(no_decimals)}) "
-        "note: 1 token symbol(s) were empty, unreadable or held unsafe characters (those are "
-        "removed; the rest is kept as text)"
+        "note: 1 token symbol(s) held bytes that are not UTF-8, control characters or more "
+        "than 32 characters: they are kept cleaned"
     )
     table = pl.read_parquet(case / "transfers.parquet").filter(pl.col("to_address") == deposit)
     assert sorted(table.select("token_symbol", "token_decimals", "value").rows()) == sorted(

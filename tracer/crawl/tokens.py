@@ -21,6 +21,7 @@ from tracer.sources.jsonrpc import JsonRpcSource
 from tracer.sources.token_metadata import read_token_metadata
 from tracer.transfers.schema import TransferKind
 from tracer.transfers.token_metadata import (
+    MAX_SYMBOL_CHARS,
     METADATA_SCHEMA,
     MetadataIssue,
     TokenFacts,
@@ -41,6 +42,15 @@ _DECIMALS_REASONS: Final[dict[str, str]] = {
     MetadataIssue.DECIMALS_NOT_UINT8: "a value above 255",
     MetadataIssue.DECIMALS_OUT_OF_RANGE: "a value above 77",
 }
+
+_CLEANED_SYMBOL: Final = frozenset(
+    f"symbol:{issue}"
+    for issue in (
+        MetadataIssue.INVALID_UTF8,
+        MetadataIssue.CONTROL_CHARACTERS,
+        MetadataIssue.TRUNCATED,
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ class CaseTokens:
                 if function == "decimals" and address in self.erc20:
                     reasons[_DECIMALS_REASONS.get(reason, reason)] += 1
                     unknown.append(address)
-            repaired += any(issue.startswith("symbol:") for issue in fact.issues)
+            repaired += any(issue in _CLEANED_SYMBOL for issue in fact.issues)
         notes: list[str] = []
         if unknown:
             why = "; ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items()))
@@ -77,8 +87,8 @@ class CaseTokens:
             )
         if repaired:
             notes.append(
-                f"{repaired} token symbol(s) were empty, unreadable or held unsafe characters "
-                "(those are removed; the rest is kept as text)"
+                f"{repaired} token symbol(s) held bytes that are not UTF-8, control characters "
+                f"or more than {MAX_SYMBOL_CHARS} characters: they are kept cleaned"
             )
         return notes
 
