@@ -136,6 +136,14 @@ def test_text(
     assert decode_text(answer, MAX_SYMBOL_CHARS) == expected
 
 
+def test_oversized_answers_are_not_kept() -> None:
+    huge = abi_string(b"A" * 5000)
+    assert outcome_of(huge) == {"oversized": 5088}  # offset, length, 5,000 bytes padded to 5,024
+    assert decode_text(outcome_of(huge), MAX_SYMBOL_CHARS) == (None, (MetadataIssue.OVERSIZED,))
+    fits = abi_string(b"A" * 4000)
+    assert outcome_of(fits) == {"result": fits}
+
+
 def test_names_are_capped_longer_than_symbols() -> None:
     name = "N" * (MAX_NAME_CHARS + 5)
     assert decode_text({"result": abi_string(name.encode())}, MAX_NAME_CHARS) == (

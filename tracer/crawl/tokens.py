@@ -39,6 +39,7 @@ _DECIMALS_REASONS: Final[dict[str, str]] = {
     MetadataIssue.NO_FUNCTION: "no decimals() function",
     MetadataIssue.NODE_ERROR: "the node failed the call (--restart asks again)",
     MetadataIssue.UNDECODABLE: "an unreadable answer",
+    MetadataIssue.OVERSIZED: "an oversized answer",
     MetadataIssue.DECIMALS_NOT_UINT8: "a value above 255",
     MetadataIssue.DECIMALS_OUT_OF_RANGE: "a value above 77",
 }

@@ -8,7 +8,9 @@ the answers to the pure decoders in :mod:`tracer.transfers.token_metadata`.
 * **Cache**: the three outcomes of a token are one entry of the source's answer cache, keyed
   by (chain id, ``tracer:token_metadata``, token, block), stored once the block is final
   (at least ``confirmations`` below the head). The raw answers are stored, not the decoded
-  values, so a cached case is decoded by the current rules.
+  values, so a cached case is decoded by the current rules. An answer over
+  :data:`~tracer.transfers.token_metadata.MAX_ANSWER_BYTES` is replaced by its size: no real
+  symbol needs it, and a hostile token must not fill the cache.
 * **Reverts are answers**: a token without ``decimals()`` reverts, and that is final too.
   A revert is known by its JSON-RPC code 3 (geth and Erigon when the revert carries data;
   anvil and reth always). Other errors (geth answers an empty revert with -32000, as it does
@@ -26,7 +28,13 @@ from tracer.sources.cache import FOREVER, MISS, CacheEntry
 from tracer.sources.jsonrpc import JsonRpcSource
 from tracer.sources.rpcclient import RpcCall
 from tracer.sources.transport import request_key
-from tracer.transfers.token_metadata import FUNCTIONS, Outcome, TokenFacts, decode_token
+from tracer.transfers.token_metadata import (
+    FUNCTIONS,
+    MAX_ANSWER_BYTES,
+    Outcome,
+    TokenFacts,
+    decode_token,
+)
 from tracer.types import parse_address
 
 # The cache entry holding one token's three outcomes (not a node method).
@@ -82,6 +90,8 @@ def outcome_of(answer: Any) -> Outcome:
     the decoders read and the cache stores."""
     if isinstance(answer, RpcError):
         return {"revert" if answer.code in REVERT_CODES else "error": answer.code}
+    if isinstance(answer, str) and len(answer) > 2 + 2 * MAX_ANSWER_BYTES:
+        return {"oversized": (len(answer) - 2) // 2}
     return {"result": answer}
 
 

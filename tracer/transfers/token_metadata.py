@@ -44,6 +44,8 @@ FUNCTIONS: Final[Mapping[str, str]] = {
 MAX_DECIMALS: Final = 77
 MAX_SYMBOL_CHARS: Final = 32
 MAX_NAME_CHARS: Final = 64
+# No real symbol or name needs more; a hostile token must not fill the cache with its answer.
+MAX_ANSWER_BYTES: Final = 4096
 _WORD: Final = 32
 _DATA_RE: Final = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 # Unicode categories removed from token text: controls (Cc: NUL, ESC, newlines), format
@@ -73,6 +75,7 @@ class MetadataIssue(StrEnum):
     """Why a metadata value is null or was repaired."""
 
     NO_FUNCTION = "no_function"  # empty answer or a revert: the token does not have it
+    OVERSIZED = "oversized"  # an answer longer than MAX_ANSWER_BYTES: not kept
     NODE_ERROR = "node_error"  # the node failed the call (not a revert): unknown this time
     UNDECODABLE = "undecodable"  # an answer that is no word, ABI string or bytes32
     DECIMALS_NOT_UINT8 = "decimals_not_uint8"  # above 255
@@ -84,7 +87,8 @@ class MetadataIssue(StrEnum):
 
 # One eth_call's outcome as stored in the cache and passed to the decoders:
 # {"result": "0x..."} (the node's answer), {"revert": code} (the call reverted: final),
-# {"error": code} (any other error: unknown, not final).
+# {"error": code} (any other error: unknown, not final), {"oversized": n} (an answer of n
+# bytes, more than MAX_ANSWER_BYTES, not kept).
 Outcome = Mapping[str, Any]
 
 
@@ -103,6 +107,8 @@ def _returned(outcome: Outcome) -> bytes | MetadataIssue:
     """The answer's bytes, or the issue that leaves the value unknown."""
     if "revert" in outcome:
         return MetadataIssue.NO_FUNCTION
+    if "oversized" in outcome:
+        return MetadataIssue.OVERSIZED
     result = outcome.get("result")
     if not isinstance(result, str) or not _DATA_RE.fullmatch(result):
         return MetadataIssue.NODE_ERROR if "error" in outcome else MetadataIssue.UNDECODABLE
