@@ -26,6 +26,7 @@ BENCHMARKS = (
     "export",  # a 100,000-edge traced graph exported to every format: time and size
     "html_view",  # HTML case view: write time, file size, load time in headless Chromium
     "monitor",  # one monitor pass over 100 new blocks with 10 / 1,000 / 10,000 watched addresses
+    "token_metadata",  # decimals()/symbol()/name() of 1,000 tokens, cold and cached; table fill
 )
 
 

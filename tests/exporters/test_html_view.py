@@ -188,9 +188,8 @@ def test_sankey_has_one_diagram_per_asset_and_switches(loaded: LoadedPage, case:
     assert len(options) == len(assets) == 2
     assert options[0] == "ETH"
     page.select_option("#asset", index=1)
-    page.wait_for_function(
-        "document.querySelector('#sankey .gtitle').textContent.includes('token')"
-    )
+    # A token's diagram is titled "<symbol> (<token address>)"; the native asset's is "ETH".
+    page.wait_for_function("document.querySelector('#sankey .gtitle').textContent.includes('(0x')")
     assert page.locator("#sankey .sankey-node").count() > 2
     assert loaded.errors == []
 

@@ -81,6 +81,10 @@ CONTRACTS = (
     "UniswapV2Router",
     "Bridge",
     "DepositForwarder",
+    # MetadataOddities.sol: tokens with unusual metadata getters
+    "NoDecimalsToken",
+    "Bytes32SymbolToken",
+    "HostileMetadataToken",
 )
 
 

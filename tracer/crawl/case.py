@@ -37,6 +37,7 @@ from tracer.chains import Chain, chain_by_id
 from tracer.crawl.checkpoint import Checkpoint
 from tracer.crawl.crawler import Crawler, CrawlLimits, CrawlProgress, CrawlResult
 from tracer.crawl.protocols import ProtocolFacts, load_or_collect
+from tracer.crawl.tokens import load_or_read as load_token_metadata
 from tracer.crawl.window import blocks_for_window
 from tracer.errors import ChainMismatchError, InputError
 from tracer.labels.store import LabelStore
@@ -224,6 +225,10 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         notes.append("loaded the finished crawl recorded in this case directory")
     elif result.resumed:
         notes.append("resumed the interrupted crawl recorded in this case directory")
+    # Symbols and decimals the logs lack, read from the tokens (tracer/crawl/tokens.py).
+    tokens = await load_token_metadata(checkpoint, source, result.transfers, result.head_block)
+    result = replace(result, transfers=tokens.filled(result.transfers))
+    notes += tokens.notes
     protocol = await load_or_collect(
         checkpoint, source, result.transfers, result.from_block, result.head_block
     )
