@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
 
 import polars as pl
 
+from tracer.amounts import asset_decimals, whole_units
 from tracer.labels.store import LabelStore
 from tracer.types import NATIVE_TOKEN, Address
 
@@ -24,17 +24,14 @@ class AssetAmount:
         cls, token: str, raw: int, symbol: str | None, decimals: int | None, native_symbol: str
     ) -> AssetAmount:
         """An amount from table columns; the native asset has 18 decimals when not given."""
-        if token == NATIVE_TOKEN and decimals is None:
-            decimals = 18
-        return cls(token, asset_symbol(token, symbol, native_symbol), decimals, raw)
+        symbol_text = asset_symbol(token, symbol, native_symbol)
+        return cls(token, symbol_text, asset_decimals(token, decimals), raw)
 
     def display(self) -> str:
         """Whole token units as an exact decimal string (raw units when decimals unknown)."""
         if self.decimals is None:
             return f"{self.raw} (raw units)"
-        scaled = Decimal(self.raw).scaleb(-self.decimals)
-        text = format(scaled, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+        return whole_units(self.raw, self.decimals)
 
 
 @dataclass(frozen=True, slots=True)
