@@ -19,7 +19,7 @@ import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned 
 import polars as pl
 
 from tracer.errors import InputError
-from tracer.graph.tables import EDGE_SCHEMA, NODE_SCHEMA, graph_from_tables
+from tracer.graph.tables import EDGE_SCHEMA, LATER_NODE_COLUMNS, NODE_SCHEMA, graph_from_tables
 
 REPORT_FILE: Final = "report.json"
 TRANSFERS_FILE: Final = "transfers.parquet"
@@ -63,7 +63,7 @@ def load_case(directory: Path) -> Case:
                 f"{directory}: no {name} (written by tracer trace since the graph model was "
                 "added); run the same `tracer trace` again to add it"
             )
-    nodes = _read_parquet(directory / NODES_FILE)
+    nodes = _with_later_columns(_read_parquet(directory / NODES_FILE))
     edges = _read_parquet(directory / EDGES_FILE)
     _check_columns(directory / NODES_FILE, nodes, NODE_SCHEMA)
     _check_columns(directory / EDGES_FILE, edges, EDGE_SCHEMA)
@@ -75,6 +75,15 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         return pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(f"{path}: unreadable table ({exc})") from exc
+
+
+def _with_later_columns(nodes: pl.DataFrame) -> pl.DataFrame:
+    """A case traced before a node column existed reads with that column empty."""
+    return nodes.with_columns(
+        pl.lit([], NODE_SCHEMA[name]).alias(name)
+        for name in LATER_NODE_COLUMNS
+        if name not in nodes.columns
+    )
 
 
 def _check_columns(path: Path, frame: pl.DataFrame, schema: pl.Schema) -> None:

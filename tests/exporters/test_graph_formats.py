@@ -173,6 +173,11 @@ def test_hostile_label_survives_every_graph_format_as_text(hand_case: Case, tmp_
     graphml = nx.read_graphml(tmp_path / "g.graphml")
     assert graphml.nodes[HOP]["entity"] == HOSTILE
     assert json.loads(graphml.nodes[HOP]["labels"]) == [HOSTILE, SECOND_LABEL]  # JSON escapes
+    details = json.loads(graphml.nodes[HOP]["label_details"])
+    assert [(d["name"], d["source"]) for d in details] == [
+        (HOSTILE, HOSTILE),
+        (SECOND_LABEL, "list"),
+    ]
     # XML 1.0 cannot carry U+0007 at all: it becomes U+FFFD instead of breaking the file.
     assert graphml.nodes[OTHER]["entity"] == "Desk \ufffd 7"
     assert nx.read_gexf(tmp_path / "g.gexf").nodes[OTHER]["label"] == "Desk \ufffd 7"

@@ -40,6 +40,11 @@ def test_peel_chain_tables_round_trip_to_the_same_graph() -> None:
         {"asset": NATIVE_TOKEN, "received_raw": "1000", "sent_raw": "0", "held_raw": "1000"}
     ]
     assert edges["order"].to_list() == sorted(edges["order"].to_list())
+    details = dict(zip(nodes["id"], nodes["label_details"].to_list(), strict=True))
+    assert details[NAMES["exchange"]] == [
+        {"name": "exchange", "category": "exchange", "source": "test", "date": None}
+    ]
+    assert details[NAMES["a"]] == []
 
     again = graph_from_tables(nodes, edges)
     assert sorted(again.nodes) == sorted(graph.nodes)
@@ -75,6 +80,21 @@ def test_trace_writes_tables_that_agree_with_the_report(
         assert role in {"exchange", "exchange_deposit", "deposit_detected", "otc", "bridge"}
     graph = case.graph()
     assert graph.number_of_edges() == case.edges.height
+
+
+def test_a_case_traced_before_label_details_loads_with_none(tmp_path: Path) -> None:
+    transfers = table(PEEL)
+    store = labels(exchange=Category.EXCHANGE)
+    graph = build_flow_graph(
+        transfers, trace_taint(transfers, [NAMES["seed"]], "haircut", store), store
+    )
+    nodes, edges = graph_tables(graph, token_info=token_info_of(transfers))
+    nodes.drop("label_details").write_parquet(tmp_path / "nodes.parquet")
+    edges.write_parquet(tmp_path / "edges.parquet")
+    (tmp_path / "report.json").write_text("{}")
+    loaded = load_case(tmp_path).nodes
+    assert loaded["label_details"].to_list() == [[]] * nodes.height
+    assert loaded.schema["label_details"] == nodes.schema["label_details"]
 
 
 def test_load_case_errors_are_one_line(tmp_path: Path) -> None:

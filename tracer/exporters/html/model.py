@@ -89,6 +89,7 @@ def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> 
             ["Role", legend_entry(row["role"]).title],
             ["Entity", row["entity"] or "—"],
             ["Labels", list(row["labels"] or []) or "none"],
+            *_label_sources(row.get("label_details") or []),
             ["Hops from a seed", _hops_text(hops.get(node_id))],
             ["First seen", _time(row["first_seen"])],
             ["Last seen", _time(row["last_seen"])],
@@ -122,6 +123,15 @@ def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> 
         detail.append(["Transfers out", _listed(outgoing)])
         details[node_id] = detail
     return details
+
+
+def _label_sources(details: Iterable[Mapping[str, Any]]) -> Detail:
+    """Where each label comes from: a row only when the case recorded it (older cases lack it)."""
+    lines = []
+    for label in details:
+        dated = f", dated {label['date']}" if label.get("date") else ""
+        lines.append(f"{label['name']} ({label['category']}): {label['source']}{dated}")
+    return [["Label sources", lines]] if lines else []
 
 
 def edge_detail(row: Mapping[str, Any], assets: Assets, names: Mapping[str, str | None]) -> Detail:
