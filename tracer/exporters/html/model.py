@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
@@ -34,6 +34,11 @@ class Assets:
 
     native_symbol: str
     known: Mapping[str, tuple[str | None, int | None]]
+    # Asset key → what :meth:`_describe` returns: a case view formats several amounts of every
+    # transfer, so each asset is looked up and named once, not once per amount.
+    _described: dict[str, tuple[str, str, str, int | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of_case(cls, case: Case) -> Assets:
@@ -58,21 +63,28 @@ class Assets:
         return cls(chain.native_symbol if chain is not None else "native", known)
 
     def amount(self, asset: str, raw: int) -> AssetAmount:
-        token = asset.split("#", 1)[0]
-        symbol, decimals = self.known.get(token, (None, None))
-        return AssetAmount.of(token, raw, symbol, decimals, self.native_symbol)
+        token, symbol, _name, decimals = self._describe(asset)
+        return AssetAmount(token, symbol, decimals, raw)
 
     def text(self, asset: str, raw: int) -> str:
         """Exact amount with its symbol, e.g. ``12.5 ETH``."""
-        amount = self.amount(asset, raw)
-        token_id = asset.split("#", 1)[1] if "#" in asset else None
-        name = amount.symbol if token_id is None else f"{amount.symbol} #{token_id}"
-        return f"{amount.display()} {name}"
+        return f"{self.amount(asset, raw).display()} {self._describe(asset)[2]}"
 
     def title(self, asset: str) -> str:
-        token = asset.split("#", 1)[0]
-        symbol = self.amount(asset, 0).symbol
+        token, symbol, _name, _decimals = self._describe(asset)
         return symbol if token == NATIVE_TOKEN else f"{symbol} ({token})"
+
+    def _describe(self, asset: str) -> tuple[str, str, str, int | None]:
+        """(token, symbol, name with the NFT's token id, decimals) of an asset key."""
+        described = self._described.get(asset)
+        if described is None:
+            token, _, token_id = asset.partition("#")
+            symbol, decimals = self.known.get(token, (None, None))
+            amount = AssetAmount.of(token, 0, symbol, decimals, self.native_symbol)
+            name = f"{amount.symbol} #{token_id}" if token_id else amount.symbol
+            described = (token, amount.symbol, name, amount.decimals)
+            self._described[asset] = described
+        return described
 
 
 def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> dict[str, Detail]:
