@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,22 @@ def test_hostile_labels_print_as_text_in_the_terminal() -> None:
     buffer = io.StringIO()
     print_summary(report, Console(file=buffer, width=300, color_system=None))
     assert "[red]Exchange[/red] [link=https://evil.example]x[/link]" in buffer.getvalue()
+
+
+def test_escape_sequences_in_labels_never_reach_the_terminal() -> None:
+    # rich passes ESC through: a label could clear the screen, set the window title or
+    # plant a hyperlink (OSC 8) in the investigator's terminal.
+    report = hostile_report()
+    for offramp in report["offramps"]:
+        offramp["entity"] = "Desk\x1b[2J\x1b]0;owned\x07\x9b1m"
+    report["coverage"]["gaps"] = ["gap \x1b]8;;https://evil.example\x1b\\link"]
+    buffer = io.StringIO()
+    print_summary(report, Console(file=buffer, width=300, force_terminal=True))
+    printed = buffer.getvalue()
+    assert "Desk\ufffd[2J\ufffd]0;owned\ufffd\ufffd1m" in printed
+    assert "\x07" not in printed and "\x9b" not in printed and "\x1b]" not in printed
+    # The only escape sequences left are rich's own colours: ESC [ digits and ; then m.
+    assert re.sub("\x1b\\[[0-9;]*m", "", printed).count("\x1b") == 0
 
 
 def test_hostile_labels_make_a_safe_pack(tmp_path: Path) -> None:
