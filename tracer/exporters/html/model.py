@@ -19,6 +19,7 @@ import polars as pl
 from tracer.cases import Case
 from tracer.chains import chain_by_id
 from tracer.exporters.legend import LEGEND, legend_entry
+from tracer.graph.tables import token_info_of
 from tracer.reports.summary import AssetAmount
 from tracer.types import NATIVE_TOKEN
 
@@ -43,16 +44,7 @@ class Assets:
     @classmethod
     def of_case(cls, case: Case) -> Assets:
         chain = chain_by_id(_int(case.report.get("chain_id")) or 0)
-        known: dict[str, tuple[str | None, int | None]] = {}
-        for token, symbol, decimals in (
-            case.edges.group_by("token_address")
-            .agg(
-                pl.col("token_symbol").drop_nulls().first(),
-                pl.col("token_decimals").drop_nulls().first(),
-            )
-            .iter_rows()
-        ):
-            known[token] = (symbol, decimals)
+        known = token_info_of(case.edges)
         for offramp in _entries(case.report, "offramps"):
             token = str(offramp.get("token_address") or "")
             symbol, decimals = known.get(token, (None, None))
