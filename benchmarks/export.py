@@ -114,7 +114,10 @@ def synthetic_case(directory: Path, edges: int, seed: int = 7) -> None:
     pl.DataFrame(transfer_rows, schema=TRANSFER_SCHEMA).write_parquet(
         directory / "transfers.parquet"
     )
-    report = {"chain_id": 1, "seeds": [seed_address], "offramps": []}
+    report = {
+        "format_version": 1, "chain_id": 1, "seeds": [seed_address], "offramps": [],
+        "mixer_links": [], "findings": [],
+    }  # fmt: skip
     (directory / "report.json").write_text(json.dumps(report), encoding="utf-8")
 
 

@@ -10,7 +10,6 @@ The files (names are part of the documented case layout):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -20,8 +19,8 @@ import polars as pl
 
 from tracer.errors import InputError
 from tracer.graph.tables import EDGE_SCHEMA, LATER_NODE_COLUMNS, NODE_SCHEMA, graph_from_tables
+from tracer.reports.load import load_report
 
-REPORT_FILE: Final = "report.json"
 TRANSFERS_FILE: Final = "transfers.parquet"
 NODES_FILE: Final = "nodes.parquet"
 EDGES_FILE: Final = "edges.parquet"
@@ -46,17 +45,7 @@ class Case:
 
 def load_case(directory: Path) -> Case:
     """Read a case directory; a missing or damaged file is a one-line :class:`InputError`."""
-    if not directory.is_dir():
-        raise InputError(f"{directory}: not a case directory (run `tracer trace --out DIR` first)")
-    report_path = directory / REPORT_FILE
-    if not report_path.is_file():
-        raise InputError(f"{directory}: no {REPORT_FILE} here; is it a `tracer trace` output?")
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{report_path}: unreadable report ({exc})") from exc
-    if not isinstance(report, dict):
-        raise InputError(f"{report_path}: not a tracer report (expected a JSON object)")
+    report = load_report(directory)  # checked as every renderer expects it
     for name in (NODES_FILE, EDGES_FILE):
         if not (directory / name).is_file():
             raise InputError(

@@ -125,6 +125,14 @@ def hand_case(tmp_path: Path) -> Case:
     nodes.write_parquet(directory / "nodes.parquet")
     edges.write_parquet(directory / "edges.parquet")
     transfers.write_parquet(directory / "transfers.parquet")
-    report = {"chain_id": 1, "seeds": [SEED], "offramps": [{"address": DEPOSIT}]}
+    deposit = {
+        "address": DEPOSIT, "category": "exchange_deposit", "entity": "Exchange A",
+        "asset": "ETH", "amount_raw": str(BIG), "confidence": 0.9,
+        "arrivals": [{"tx": "0x" + f"{3:064x}", "amount_raw": str(BIG)}],
+    }  # fmt: skip
+    report = {
+        "format_version": 1, "chain_id": 1, "seeds": [SEED], "offramps": [deposit],
+        "mixer_links": [], "findings": [],
+    }  # fmt: skip
     atomic_write_text(directory / "report.json", json.dumps(report))
     return load_case(directory)

@@ -8,13 +8,11 @@ window title) must not reach the terminal, which rich would pass through as it i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Console, Group, RenderableType
-import re
-from typing import Final
-
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
@@ -31,7 +29,6 @@ from tracer.reports.view import (
     short,
     window_text,
 )
-
 
 # C0 controls, DEL and C1 controls (0x9b is a one-byte CSI to some terminals).
 _CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
