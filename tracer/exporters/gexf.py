@@ -22,6 +22,8 @@ from tracer.exporters.legend import LEGEND, LegendEntry, legend_entry
 from tracer.exporters.text import xml_safe, xml_text
 from tracer.exporters.view import ExportView, flat_edges, flat_nodes
 from tracer.exporters.xmlrows import (
+    XML_DECLARATION,
+    XSI_NAMESPACE,
     attribute,
     attribute_value,
     escaped_attribute,
@@ -32,10 +34,9 @@ from tracer.exporters.xmlrows import (
 )
 
 _HEADER: Final = (
-    "<?xml version='1.0' encoding='utf-8'?>\n"
-    '<gexf xmlns="http://www.gexf.net/1.2draft" '
+    XML_DECLARATION + '<gexf xmlns="http://www.gexf.net/1.2draft" '
     'xmlns:viz="http://www.gexf.net/1.2draft/viz" '
-    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    f"{XSI_NAMESPACE} "
     'xsi:schemaLocation="http://www.gexf.net/1.2draft http://www.gexf.net/1.2draft/gexf.xsd" '
     'version="1.2">\n'
 )

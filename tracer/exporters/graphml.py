@@ -17,8 +17,10 @@ import polars as pl
 from tracer.atomic import atomic_write
 from tracer.exporters.text import xml_safe, xml_text
 from tracer.exporters.view import ExportView, flat_edges, flat_nodes
-from tracer.exporters.xmlrows import attribute as xml_attribute
 from tracer.exporters.xmlrows import (
+    XML_DECLARATION,
+    XSI_NAMESPACE,
+    attribute,
     attribute_value,
     escaped_text,
     optional,
@@ -28,9 +30,8 @@ from tracer.exporters.xmlrows import (
 )
 
 _HEADER: Final = (
-    "<?xml version='1.0' encoding='utf-8'?>\n"
-    '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
-    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    XML_DECLARATION + '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '
+    f"{XSI_NAMESPACE} "
     'xsi:schemaLocation="http://graphml.graphdrawing.org/xmlns '
     'http://graphml.graphdrawing.org/xmlns/1.0/graphml.xsd">\n'
 )
@@ -77,10 +78,10 @@ def write_graphml(view: ExportView, path: Path) -> list[Path]:
     )
     node_data = keys.data("node", nodes)
     edge_data = keys.data("edge", edges)
-    node = [pl.lit("<node"), xml_attribute("id", pl.col("id")), pl.lit(">"), *node_data]
+    node = [pl.lit("<node"), attribute("id", pl.col("id")), pl.lit(">"), *node_data]
     edge = [
         pl.lit("<edge"),
-        *(xml_attribute(name, pl.col(name)) for name in _OWN["edge"]),
+        *(attribute(name, pl.col(name)) for name in _OWN["edge"]),
         pl.lit(">"),
         *edge_data,
     ]

@@ -16,6 +16,8 @@ from typing import IO, Final
 import polars as pl
 
 ROWS_PER_SLICE: Final = 20_000
+XML_DECLARATION: Final = "<?xml version='1.0' encoding='utf-8'?>\n"
+XSI_NAMESPACE: Final = 'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"'
 
 # Escapes in order: ``&`` first, so the entities added after it are not escaped again.
 _TEXT_ESCAPES: Final = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("\r", "&#13;"))
