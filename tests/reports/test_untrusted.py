@@ -86,6 +86,13 @@ def test_hostile_labels_make_a_safe_pack(tmp_path: Path) -> None:
     assert pack.slug == "script-alert-1-script-click-https-evil-example-e"  # 48 characters
     # A spreadsheet must not run the symbol as a formula.
     assert ',"\'=HYPERLINK(""https://evil.example"")",' in pack.deposits_csv
+    # Nor a hand-edited field the report check does not look into (an arrival time).
+    report = hostile_report()
+    for offramp in report["offramps"]:
+        for arrival in offramp["arrivals"]:
+            arrival["time"] = "=1+1"
+    [edited] = freeze_packs(report)
+    assert ",'=1+1,'=1+1\n" in edited.deposits_csv
     assert "<script>" not in pack.request_md
     _documents, packs = write_documents(hostile_report(), tmp_path / "out", [Format.MD])
     assert [p.parent for p in packs] == [tmp_path / "out" / "freeze"]
