@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tracer.amounts import asset_decimals, whole_units
-from tracer.reports.summary import AssetAmount
+from tracer.amounts import AssetAmount, asset_decimals, whole_units
 from tracer.types import NATIVE_TOKEN
 
 UINT256_MAX = 2**256 - 1

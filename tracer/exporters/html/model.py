@@ -16,11 +16,11 @@ from typing import Any, Final
 
 import polars as pl
 
+from tracer.amounts import AssetAmount
 from tracer.cases import Case
 from tracer.chains import chain_by_id
 from tracer.exporters.legend import LEGEND, legend_entry
 from tracer.graph.tables import token_info_of
-from tracer.reports.summary import AssetAmount
 from tracer.types import NATIVE_TOKEN
 
 Detail = list[list[str | list[str]]]
