@@ -105,6 +105,8 @@ def synthetic_case(directory: Path, edges: int, seed: int = 7) -> None:
                 "first_seen": START, "last_seen": START + timedelta(days=1),
                 "traced": [{"asset": NATIVE_TOKEN, "received_raw": str(2**70 + index),
                             "sent_raw": "0", "held_raw": str(2**70 + index)}],
+                "label_details": [{"name": name, "category": category, "source": "bench list",
+                                   "date": "2024-04-30"}] if name else [],
             }
         )  # fmt: skip
     pl.DataFrame(node_rows, schema=NODE_SCHEMA).write_parquet(directory / "nodes.parquet")
@@ -112,7 +114,10 @@ def synthetic_case(directory: Path, edges: int, seed: int = 7) -> None:
     pl.DataFrame(transfer_rows, schema=TRANSFER_SCHEMA).write_parquet(
         directory / "transfers.parquet"
     )
-    report = {"chain_id": 1, "seeds": [seed_address], "offramps": []}
+    report = {
+        "format_version": 1, "chain_id": 1, "seeds": [seed_address], "offramps": [],
+        "mixer_links": [], "findings": [],
+    }  # fmt: skip
     (directory / "report.json").write_text(json.dumps(report), encoding="utf-8")
 
 

@@ -10,7 +10,6 @@ The files (names are part of the documented case layout):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -19,9 +18,9 @@ import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned 
 import polars as pl
 
 from tracer.errors import InputError
-from tracer.graph.tables import EDGE_SCHEMA, NODE_SCHEMA, graph_from_tables
+from tracer.graph.tables import EDGE_SCHEMA, LATER_NODE_COLUMNS, NODE_SCHEMA, graph_from_tables
+from tracer.reports.load import load_report
 
-REPORT_FILE: Final = "report.json"
 TRANSFERS_FILE: Final = "transfers.parquet"
 NODES_FILE: Final = "nodes.parquet"
 EDGES_FILE: Final = "edges.parquet"
@@ -46,24 +45,14 @@ class Case:
 
 def load_case(directory: Path) -> Case:
     """Read a case directory; a missing or damaged file is a one-line :class:`InputError`."""
-    if not directory.is_dir():
-        raise InputError(f"{directory}: not a case directory (run `tracer trace --out DIR` first)")
-    report_path = directory / REPORT_FILE
-    if not report_path.is_file():
-        raise InputError(f"{directory}: no {REPORT_FILE} here; is it a `tracer trace` output?")
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"{report_path}: unreadable report ({exc})") from exc
-    if not isinstance(report, dict):
-        raise InputError(f"{report_path}: not a tracer report (expected a JSON object)")
+    report = load_report(directory)  # checked as every renderer expects it
     for name in (NODES_FILE, EDGES_FILE):
         if not (directory / name).is_file():
             raise InputError(
                 f"{directory}: no {name} (written by tracer trace since the graph model was "
                 "added); run the same `tracer trace` again to add it"
             )
-    nodes = _read_parquet(directory / NODES_FILE)
+    nodes = _with_later_columns(_read_parquet(directory / NODES_FILE))
     edges = _read_parquet(directory / EDGES_FILE)
     _check_columns(directory / NODES_FILE, nodes, NODE_SCHEMA)
     _check_columns(directory / EDGES_FILE, edges, EDGE_SCHEMA)
@@ -75,6 +64,15 @@ def _read_parquet(path: Path) -> pl.DataFrame:
         return pl.read_parquet(path)
     except (OSError, pl.exceptions.PolarsError) as exc:
         raise InputError(f"{path}: unreadable table ({exc})") from exc
+
+
+def _with_later_columns(nodes: pl.DataFrame) -> pl.DataFrame:
+    """A case traced before a node column existed reads with that column empty."""
+    return nodes.with_columns(
+        pl.lit([], NODE_SCHEMA[name]).alias(name)
+        for name in LATER_NODE_COLUMNS
+        if name not in nodes.columns
+    )
 
 
 def _check_columns(path: Path, frame: pl.DataFrame, schema: pl.Schema) -> None:

@@ -100,6 +100,9 @@ def hand_case(tmp_path: Path) -> Case:
              "labels": ["Theft wallet"], "seed": True},
             {**node, "id": HOP, "role": "unlabelled", "entity": HOSTILE,
              "labels": [HOSTILE, SECOND_LABEL],
+             "label_details": [
+                 {"name": HOSTILE, "category": "other", "source": HOSTILE, "date": "2024-04-30"},
+                 {"name": SECOND_LABEL, "category": "other", "source": "list", "date": None}],
              "traced": [{"asset": NATIVE_TOKEN, "received_raw": str(2 * BIG + 3),
                          "sent_raw": str(BIG), "held_raw": "3"}]},
             {**node, "id": DEPOSIT, "role": "exchange_deposit", "category": "exchange_deposit",
@@ -111,6 +114,7 @@ def hand_case(tmp_path: Path) -> Case:
     ).with_columns(
         pl.col("labels").fill_null([]),
         pl.col("traced").fill_null([]),
+        pl.col("label_details").fill_null([]),
         pl.col("seed").fill_null(False),
         pl.col("stop").fill_null(False),
         first_seen=pl.lit(datetime(2024, 5, 1, tzinfo=UTC)),
@@ -121,6 +125,14 @@ def hand_case(tmp_path: Path) -> Case:
     nodes.write_parquet(directory / "nodes.parquet")
     edges.write_parquet(directory / "edges.parquet")
     transfers.write_parquet(directory / "transfers.parquet")
-    report = {"chain_id": 1, "seeds": [SEED], "offramps": [{"address": DEPOSIT}]}
+    deposit = {
+        "address": DEPOSIT, "category": "exchange_deposit", "entity": "Exchange A",
+        "asset": "ETH", "amount_raw": str(BIG), "confidence": 0.9,
+        "arrivals": [{"tx": "0x" + f"{3:064x}", "amount_raw": str(BIG)}],
+    }  # fmt: skip
+    report = {
+        "format_version": 1, "chain_id": 1, "seeds": [SEED], "offramps": [deposit],
+        "mixer_links": [], "findings": [],
+    }  # fmt: skip
     atomic_write_text(directory / "report.json", json.dumps(report))
     return load_case(directory)

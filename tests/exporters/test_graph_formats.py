@@ -16,6 +16,7 @@ from xml.etree import ElementTree
 
 import jsonschema
 import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
+import polars as pl
 import pytest
 
 from tests.exporters.conftest import BIG, HOP, HOSTILE, OTHER, SECOND_LABEL
@@ -173,6 +174,11 @@ def test_hostile_label_survives_every_graph_format_as_text(hand_case: Case, tmp_
     graphml = nx.read_graphml(tmp_path / "g.graphml")
     assert graphml.nodes[HOP]["entity"] == HOSTILE
     assert json.loads(graphml.nodes[HOP]["labels"]) == [HOSTILE, SECOND_LABEL]  # JSON escapes
+    details = json.loads(graphml.nodes[HOP]["label_details"])
+    assert [(d["name"], d["source"]) for d in details] == [
+        (HOSTILE, HOSTILE),
+        (SECOND_LABEL, "list"),
+    ]
     # XML 1.0 cannot carry U+0007 at all: it becomes U+FFFD instead of breaking the file.
     assert graphml.nodes[OTHER]["entity"] == "Desk \ufffd 7"
     assert nx.read_gexf(tmp_path / "g.gexf").nodes[OTHER]["label"] == "Desk \ufffd 7"
@@ -196,3 +202,22 @@ def test_big_amounts_stay_exact_strings(hand_case: Case, tmp_path: Path) -> None
     for graph in (nx.read_graphml(tmp_path / "g.graphml"), nx.read_gexf(tmp_path / "g.gexf")):
         amounts = {data["amount_raw"] for _u, _v, data in graph.edges(data=True)}
         assert total in amounts
+
+
+WHITESPACE = "tab\there\r\nline\rend ]]> &amp; \"q\" 'a' <x/>  "
+
+
+def test_whitespace_and_markup_survive_the_streamed_xml(hand_case: Case, tmp_path: Path) -> None:
+    # XML parsers turn a raw \r into \n and, inside attribute values, tabs and line breaks into
+    # spaces: the writers must keep them as character references (GEXF puts labels and values
+    # in attributes, GraphML in element text).
+    nodes = hand_case.nodes.with_columns(
+        entity=pl.when(pl.col("id") == HOP).then(pl.lit(WHITESPACE)).otherwise("entity")
+    )
+    view = build_view(Case(hand_case.directory, hand_case.report, nodes, hand_case.edges))
+    write_graphml(view, tmp_path / "g.graphml")
+    write_gexf(view, tmp_path / "g.gexf")
+    assert nx.read_graphml(tmp_path / "g.graphml").nodes[HOP]["entity"] == WHITESPACE
+    gexf = nx.read_gexf(tmp_path / "g.gexf").nodes[HOP]
+    assert gexf["entity"] == WHITESPACE
+    assert gexf["label"] == WHITESPACE  # the view's label is the entity

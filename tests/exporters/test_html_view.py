@@ -112,6 +112,7 @@ def test_markup_in_labels_is_shown_as_text_and_never_runs(
     entries = panel_entries(page)
     assert entries["Labels"] == [HOSTILE]
     assert entries["Entity"] == [HOSTILE]
+    assert entries["Label sources"] == [f"{HOSTILE} (thief): {HOSTILE}"]  # its source file
     # Plotly's hover label (it renders some HTML) under the pointer shows the same text.
     assert HOSTILE in (page.locator("#graph .hoverlayer .hovertext").text_content() or "")
     # The off-ramp with a hostile entity: in the table, on the graph and in the Sankey.
@@ -303,7 +304,7 @@ def small_case(tmp_path: Path) -> Case:
             "seed": role == "seed", "stop": bool(extra.get("stop", False)),
             "offramp": extra.get("offramp"),
             "first_seen": datetime(2024, 5, 1, 0, minute, tzinfo=UTC), "last_seen": None,
-            "traced": [],
+            "traced": [], "label_details": [],
         }  # fmt: skip
 
     def edge(order: int, source: str, target: str, token: str, raw: int) -> dict[str, object]:
@@ -440,3 +441,30 @@ def test_evidence_of_a_small_case_is_pinned(tmp_path: Path) -> None:
     assert data["summary"] == {
         "seeds": [S], "policy": "—", "chain_id": "1", "nodes": 6, "edges": 7, "drawn_nodes": 6,
     }  # fmt: skip
+
+
+def test_label_sources_are_listed_after_the_labels(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    details = [
+        {"name": "Desk <b>7</b>", "category": "exchange", "source": "list <i>a</i>",
+         "date": "2024-04-30"},
+        {"name": "Desk <b>7</b>", "category": "exchange", "source": "list b", "date": None},
+    ]  # fmt: skip
+    nodes = case.nodes.with_columns(
+        labels=pl.when(pl.col("id") == A).then(pl.lit(["Desk <b>7</b>"])).otherwise("labels"),
+        label_details=pl.when(pl.col("id") == A)
+        .then(pl.lit(details, NODE_SCHEMA["label_details"]))
+        .otherwise("label_details"),
+    )
+    data = case_view_data(Case(case.directory, case.report, nodes, case.edges))
+    assert data["nodes"][A][3:5] == [
+        ["Labels", ["Desk <b>7</b>"]],
+        [
+            "Label sources",
+            [
+                "Desk <b>7</b> (exchange): list <i>a</i>, dated 2024-04-30",
+                "Desk <b>7</b> (exchange): list b",
+            ],
+        ],
+    ]
+    assert "Label sources" not in dict((key, value) for key, value in data["nodes"][B])

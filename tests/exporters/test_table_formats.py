@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 from datetime import datetime
 from pathlib import Path
@@ -114,6 +115,7 @@ def test_neo4j_headers_follow_neo4j_admin_and_values_read_back(
     for row, want in zip(nodes, view.nodes.iter_rows(named=True), strict=True):
         labels = row["labels:string[]"].split(ARRAY_DELIMITER) if row["labels:string[]"] else []
         assert labels == want["labels"]
+        assert json.loads(row["label_details"]) == want["label_details"]
         assert row[":LABEL"].split(ARRAY_DELIMITER)[0] == "Address"
     for row, want in zip(edges, view.edges.iter_rows(named=True), strict=True):
         assert row["traced_raw"] == want["traced_raw"]
@@ -139,6 +141,9 @@ def test_maltego_tables(case: Case, tmp_path: Path) -> None:
     kind = ETH_ADDRESS if view.chain_id == 1 else CRYPTO_ADDRESS
     assert {row["entity_type"] for row in entities} == {kind}
     assert [row["address"] for row in entities] == view.nodes["id"].to_list()
+    assert [json.loads(row["label_details"]) for row in entities] == view.nodes[
+        "label_details"
+    ].to_list()
     addresses = {row["address"] for row in entities}
     assert all(row["from_address"] in addresses and row["to_address"] in addresses for row in links)
     assert [row["edge_id"] for row in links] == view.edges["id"].to_list()
@@ -195,6 +200,12 @@ def test_hostile_label_survives_every_table_format(hand_case: Case, tmp_path: Pa
     hop = next(row for row in neo if row["address:ID(Address)"] == HOP)
     assert hop["entity"] == HOSTILE
     assert hop["labels:string[]"].split(ARRAY_DELIMITER) == [HOSTILE, SECOND_LABEL]
+    assert json.loads(hop["label_details"])[0] == {
+        "name": HOSTILE,
+        "category": "other",
+        "source": HOSTILE,
+        "date": "2024-04-30",
+    }
     assert hop["traced_received_raw:string[]"] == str(2 * BIG + 3)
     _h, maltego = read_csv(tmp_path / "maltego" / "entities.csv")
     assert next(row for row in maltego if row["address"] == HOP)["label"] == HOSTILE

@@ -13,7 +13,7 @@ from tests.exporters.conftest import BELL, BIG, DEPOSIT, HOP, HOSTILE, OTHER, SE
 from tracer.cases import Case
 from tracer.errors import UnknownNameError
 from tracer.exporters.registry import FORMATS, export_case
-from tracer.exporters.view import Scope, build_view, whole_units
+from tracer.exporters.view import Scope, build_view
 from tracer.graph.paths import seed_paths
 from tracer.types import NATIVE_TOKEN
 
@@ -78,23 +78,6 @@ def test_node_display_columns_come_from_the_legend(hand_case: Case) -> None:
     assert nodes[OTHER]["label"] == BELL  # the entity when there is one
     assert nodes[HOP]["label"] == HOSTILE
     assert nodes[HOP]["first_traced"] == datetime(2024, 5, 1, 12, 1, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("raw", "decimals", "text"),
-    [
-        (0, 18, "0"),
-        (1, 18, "0.000000000000000001"),
-        (10**18, 18, "1"),
-        (2**256 - 1, 18, "115792089237316195423570985008687907853269984665640564039457"
-                         ".584007913129639935"),
-        (1234500, 6, "1.2345"),
-        (7, 0, "7"),
-        (7, None, None),
-    ],
-)  # fmt: skip
-def test_whole_units_is_exact(raw: int, decimals: int | None, text: str | None) -> None:
-    assert whole_units(raw, decimals) == text
 
 
 def test_unknown_scope_suggests() -> None:

@@ -29,6 +29,9 @@ def test_peel_chain_graph_nodes_edges_and_paths() -> None:
     assert exchange == {
         "traced": {NATIVE_TOKEN: {"received": 1000, "sent": 0, "held": 1000}},
         "labels": ["exchange"],
+        "label_details": [
+            {"name": "exchange", "category": "exchange", "source": "test", "date": None}
+        ],
         "category": "exchange",
         "entity": "exchange",
         "seed": False,

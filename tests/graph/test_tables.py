@@ -21,6 +21,9 @@ from tracer.heuristics.taint import trace_taint
 from tracer.labels.model import Category
 from tracer.types import NATIVE_TOKEN
 
+# The least report load_case accepts: what the renderers index, all empty.
+EMPTY_REPORT = {"format_version": 1, "seeds": [], "offramps": [], "mixer_links": [], "findings": []}
+
 
 def test_peel_chain_tables_round_trip_to_the_same_graph() -> None:
     transfers = table(PEEL)
@@ -40,6 +43,11 @@ def test_peel_chain_tables_round_trip_to_the_same_graph() -> None:
         {"asset": NATIVE_TOKEN, "received_raw": "1000", "sent_raw": "0", "held_raw": "1000"}
     ]
     assert edges["order"].to_list() == sorted(edges["order"].to_list())
+    details = dict(zip(nodes["id"], nodes["label_details"].to_list(), strict=True))
+    assert details[NAMES["exchange"]] == [
+        {"name": "exchange", "category": "exchange", "source": "test", "date": None}
+    ]
+    assert details[NAMES["a"]] == []
 
     again = graph_from_tables(nodes, edges)
     assert sorted(again.nodes) == sorted(graph.nodes)
@@ -77,6 +85,21 @@ def test_trace_writes_tables_that_agree_with_the_report(
     assert graph.number_of_edges() == case.edges.height
 
 
+def test_a_case_traced_before_label_details_loads_with_none(tmp_path: Path) -> None:
+    transfers = table(PEEL)
+    store = labels(exchange=Category.EXCHANGE)
+    graph = build_flow_graph(
+        transfers, trace_taint(transfers, [NAMES["seed"]], "haircut", store), store
+    )
+    nodes, edges = graph_tables(graph, token_info=token_info_of(transfers))
+    nodes.drop("label_details").write_parquet(tmp_path / "nodes.parquet")
+    edges.write_parquet(tmp_path / "edges.parquet")
+    (tmp_path / "report.json").write_text(json.dumps(EMPTY_REPORT))
+    loaded = load_case(tmp_path).nodes
+    assert loaded["label_details"].to_list() == [[]] * nodes.height
+    assert loaded.schema["label_details"] == nodes.schema["label_details"]
+
+
 def test_load_case_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a case directory"):
         load_case(tmp_path / "missing")
@@ -86,5 +109,11 @@ def test_load_case_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a tracer report"):
         load_case(tmp_path)
     (tmp_path / "report.json").write_text("{}")
+    with pytest.raises(InputError, match="no format_version"):
+        load_case(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps({**EMPTY_REPORT, "offramps": [{}]}))
+    with pytest.raises(InputError, match=r"offramps\[0\]\.address: missing"):
+        load_case(tmp_path)
+    (tmp_path / "report.json").write_text(json.dumps(EMPTY_REPORT))
     with pytest.raises(InputError, match=r"no nodes\.parquet"):
         load_case(tmp_path)

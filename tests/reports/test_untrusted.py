@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,11 +65,34 @@ def test_hostile_labels_print_as_text_in_the_terminal() -> None:
     assert "[red]Exchange[/red] [link=https://evil.example]x[/link]" in buffer.getvalue()
 
 
+def test_escape_sequences_in_labels_never_reach_the_terminal() -> None:
+    # rich passes ESC through: a label could clear the screen, set the window title or
+    # plant a hyperlink (OSC 8) in the investigator's terminal.
+    report = hostile_report()
+    for offramp in report["offramps"]:
+        offramp["entity"] = "Desk\x1b[2J\x1b]0;owned\x07\x9b1m"
+    report["coverage"]["gaps"] = ["gap \x1b]8;;https://evil.example\x1b\\link"]
+    buffer = io.StringIO()
+    print_summary(report, Console(file=buffer, width=300, force_terminal=True))
+    printed = buffer.getvalue()
+    assert "Desk\ufffd[2J\ufffd]0;owned\ufffd\ufffd1m" in printed
+    assert "\x07" not in printed and "\x9b" not in printed and "\x1b]" not in printed
+    # The only escape sequences left are rich's own colours: ESC [ digits and ; then m.
+    assert re.sub("\x1b\\[[0-9;]*m", "", printed).count("\x1b") == 0
+
+
 def test_hostile_labels_make_a_safe_pack(tmp_path: Path) -> None:
     [pack] = freeze_packs(hostile_report())
     assert pack.slug == "script-alert-1-script-click-https-evil-example-e"  # 48 characters
     # A spreadsheet must not run the symbol as a formula.
     assert ',"\'=HYPERLINK(""https://evil.example"")",' in pack.deposits_csv
+    # Nor a hand-edited field the report check does not look into (an arrival time).
+    report = hostile_report()
+    for offramp in report["offramps"]:
+        for arrival in offramp["arrivals"]:
+            arrival["time"] = "=1+1"
+    [edited] = freeze_packs(report)
+    assert ",'=1+1,'=1+1\n" in edited.deposits_csv
     assert "<script>" not in pack.request_md
     _documents, packs = write_documents(hostile_report(), tmp_path / "out", [Format.MD])
     assert [p.parent for p in packs] == [tmp_path / "out" / "freeze"]

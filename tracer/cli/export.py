@@ -52,7 +52,8 @@ def export(
     ] = Scope.TRACED.value,
 ) -> None:
     """Export a traced case's flow graph to GraphML, GEXF, Cytoscape.js, DOT, Neo4j, Maltego,
-    CSV or Parquet: the same node and edge ids, attributes and legend in every format."""
+    CSV or Parquet (the same node and edge ids, attributes and legend in every format), or
+    as the interactive HTML case view."""
     chosen = parse_formats(formats)
     chosen_scope = Scope.parse(scope)
     case = load_case(case_dir)

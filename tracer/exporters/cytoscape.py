@@ -37,7 +37,7 @@ def cytoscape_document(view: ExportView) -> dict[str, Any]:
 
 def write_cytoscape(view: ExportView, path: Path) -> list[Path]:
     document = cytoscape_document(view)
-    atomic_write_text(path, json.dumps(document, ensure_ascii=False, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(document, ensure_ascii=False) + "\n")
     return [path]
 
 

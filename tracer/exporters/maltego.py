@@ -23,7 +23,8 @@ ETH_ADDRESS: Final = "maltego.ETHAddress"
 CRYPTO_ADDRESS: Final = "maltego.CryptocurrencyAddress"
 ENTITY_COLUMNS: Final = (
     "entity_type", "address", "label", "role", "category", "entity", "labels", "seed", "stop",
-    "offramp", "first_seen", "last_seen", "first_traced", "traced", "colour", "shape",
+    "offramp", "first_seen", "last_seen", "first_traced", "traced", "label_details", "colour",
+    "shape",
 )  # fmt: skip
 LINK_COLUMNS: Final = (
     "from_entity_type", "from_address", "to_entity_type", "to_address", "link_label",

@@ -14,6 +14,7 @@ hold line breaks, hence ``--multiline-fields=true``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -49,6 +50,7 @@ NODE_COLUMNS: Final = (
     ("traced_received_raw:string[]", None),
     ("traced_sent_raw:string[]", None),
     ("traced_held_raw:string[]", None),
+    ("label_details", None),  # JSON text: Neo4j properties hold no maps
     ("colour", "colour"),
     ("shape", "shape"),
 )
@@ -104,6 +106,7 @@ def _node_rows(view: ExportView) -> Iterable[dict[str, str]]:
             "traced_received_raw:string[]": _array(t["received_raw"] for t in traced),
             "traced_sent_raw:string[]": _array(t["sent_raw"] for t in traced),
             "traced_held_raw:string[]": _array(t["held_raw"] for t in traced),
+            "label_details": _text(json.dumps(row["label_details"] or [])),
         }
         yield {
             header: computed[header] if column is None else _cell(row[column])

@@ -25,15 +25,14 @@ from typing import Any, Final
 
 import polars as pl
 
+from tracer.amounts import asset_decimals, whole_units
 from tracer.cases import Case
 from tracer.errors import UnknownNameError
 from tracer.exporters.legend import LEGEND, LegendEntry, legend_entry
 from tracer.exporters.text import csv_text
 from tracer.graph.paths import seed_paths
 from tracer.graph.tables import NODE_SCHEMA
-from tracer.types import NATIVE_TOKEN
 
-NATIVE_DECIMALS: Final = 18
 TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%SZ"  # block times are whole seconds, UTC
 
 
@@ -211,26 +210,14 @@ def _aggregate(edges: pl.DataFrame) -> pl.DataFrame:
 
 
 def _units_column(edges: pl.DataFrame) -> list[str | None]:
-    return [
-        whole_units(int(raw), _decimals(token, decimals))
-        for raw, token, decimals in edges.select(
-            "traced_raw", "token_address", "token_decimals"
-        ).iter_rows()
-    ]
-
-
-def _decimals(token: str, decimals: int | None) -> int | None:
-    return NATIVE_DECIMALS if decimals is None and token == NATIVE_TOKEN else decimals
-
-
-def whole_units(raw: int, decimals: int | None) -> str | None:
-    """``raw`` base units as an exact decimal string of whole units (no float, no rounding)."""
-    if decimals is None:
-        return None
-    digits = str(abs(raw)).rjust(decimals + 1, "0")
-    whole, fraction = digits[: len(digits) - decimals], digits[len(digits) - decimals :]
-    fraction = fraction.rstrip("0")
-    return ("-" if raw < 0 else "") + whole + ("." + fraction if fraction else "")
+    """Traced amounts in whole units; null where the token's decimals are unknown."""
+    units: list[str | None] = []
+    for raw, token, decimals in edges.select(
+        "traced_raw", "token_address", "token_decimals"
+    ).iter_rows():
+        known = asset_decimals(token, decimals)
+        units.append(None if known is None else whole_units(int(raw), known))
+    return units
 
 
 def _edge_label() -> pl.Expr:

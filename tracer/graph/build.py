@@ -5,7 +5,8 @@ unique key, so parallel transfers between two addresses stay apart); their endpo
 nodes. The whole-table work (first/last seen per address) is one polars group-by; networkx
 only holds the traced subgraph, which is small next to the table.
 
-Node attributes: ``labels`` (names, every source), ``category`` (the tracing role, see
+Node attributes: ``labels`` (names, every source), ``label_details`` (each label's name,
+category, source and date, for the evidence a view shows), ``category`` (the tracing role, see
 :meth:`tracer.labels.store.LabelStore.role`), ``entity``, ``seed``, ``stop`` (a service where
 the trace ends), ``first_seen``/``last_seen`` (UTC datetimes over the whole table) and
 ``traced``: asset key (token address, ``#token_id`` for NFTs) → {received, sent, held}.
@@ -25,6 +26,7 @@ import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned 
 import polars as pl
 
 from tracer.heuristics.taint import TaintResult, asset_key
+from tracer.labels.model import Label
 from tracer.labels.store import LabelStore
 
 
@@ -93,6 +95,7 @@ def _annotate_nodes(
         found = labels.labels(address, chain_id) if labels is not None else []
         role = labels.role(address, chain_id) if labels is not None else None
         data["labels"] = sorted({label.name for label in found})
+        data["label_details"] = _label_details(found)
         data["category"] = role.category.value if role is not None else None
         data["entity"] = role.display_entity if role is not None else None
         data["seed"] = address in taint.seeds
@@ -114,3 +117,12 @@ def _first_last_seen(
     ).filter(pl.col("address").is_in(wanted))
     spans = sides.group_by("address").agg(first=pl.col("time").min(), last=pl.col("time").max())
     return {address: (first, last) for address, first, last in spans.iter_rows()}
+
+
+def _label_details(found: Iterable[Label]) -> list[dict[str, str | None]]:
+    """Each label's name, category, source and date, each once, by name then source."""
+    details = {(label.name, label.category.value, label.source, label.date) for label in found}
+    return [
+        {"name": name, "category": category, "source": source, "date": date}
+        for name, category, source, date in sorted(details, key=lambda d: tuple(map(str, d)))
+    ]

@@ -32,6 +32,17 @@ TRACED_AMOUNT: Final = pl.Struct(
     }
 )
 
+# One label of a node as its source states it: the view's evidence panel shows where each
+# label comes from. ``date``: when the source asserted it, where the label has one.
+LABEL_DETAIL: Final = pl.Struct(
+    {
+        "name": pl.String(),
+        "category": pl.String(),
+        "source": pl.String(),
+        "date": pl.String(),
+    }
+)
+
 NODE_SCHEMA: Final = pl.Schema(
     {
         "id": pl.String(),
@@ -45,8 +56,12 @@ NODE_SCHEMA: Final = pl.Schema(
         "first_seen": pl.Datetime("us", "UTC"),
         "last_seen": pl.Datetime("us", "UTC"),
         "traced": pl.List(TRACED_AMOUNT),
+        "label_details": pl.List(LABEL_DETAIL),  # every label, by name then source
     }
 )
+
+# Node columns added after cases were first written: a case without them reads as empty.
+LATER_NODE_COLUMNS: Final = ("label_details",)
 
 EDGE_SCHEMA: Final = pl.Schema(
     {
@@ -104,6 +119,7 @@ def graph_tables(
                     }
                     for asset, book in sorted(data.get("traced", {}).items())
                 ],
+                "label_details": list(data.get("label_details", [])),
             }
         )
     info = token_info or {}

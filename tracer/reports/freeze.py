@@ -117,21 +117,21 @@ def deposits_csv(offramps: Iterable[Mapping[str, Any]]) -> str:
     writer.writerow(DEPOSIT_COLUMNS)
     for offramp in offramps:
         first, last = arrival_times(offramp)
-        writer.writerow(
-            [
-                offramp.get("chain_id", ""),
-                offramp["address"],
-                _cell(offramp["category"]),
-                _cell(offramp["asset"]),
-                offramp.get("token_address", ""),
-                offramp.get("amount") or "",
-                offramp["amount_raw"],
-                offramp["confidence"],
-                " ".join(arrival_txs(offramp)),
-                first or "",
-                last or "",
-            ]
+        cells = (
+            offramp.get("chain_id", ""),
+            offramp["address"],
+            offramp["category"],
+            offramp["asset"],
+            offramp.get("token_address", ""),
+            offramp.get("amount") or "",
+            offramp["amount_raw"],
+            offramp["confidence"],
+            " ".join(arrival_txs(offramp)),
+            first or "",
+            last or "",
         )
+        # Every cell, not only the label ones: report.json may be edited by hand.
+        writer.writerow([_cell(value) for value in cells])
     return buffer.getvalue()
 
 

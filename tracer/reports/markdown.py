@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+from tracer.amounts import AssetAmount
 from tracer.reports.mdtext import md_code, md_text, md_time
-from tracer.reports.summary import AssetAmount
 from tracer.reports.view import (
     ATTRIBUTION,
     CONFIDENCE_NOTE,

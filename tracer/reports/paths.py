@@ -32,8 +32,8 @@ from typing import Any, Final
 
 import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 
+from tracer.amounts import AssetAmount
 from tracer.heuristics.taint import Conversion, asset_key
-from tracer.reports.summary import AssetAmount
 
 MAX_PATHS: Final = 5  # routes listed per off-ramp and asset
 MAX_HOPS: Final = 12  # hops kept per route (nearest the off-ramp)

@@ -4,37 +4,16 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal
 
 import polars as pl
 
+from tracer.amounts import AssetAmount
 from tracer.labels.store import LabelStore
-from tracer.types import NATIVE_TOKEN, Address
+from tracer.types import Address
 
-
-@dataclass(frozen=True, slots=True)
-class AssetAmount:
-    token_address: str
-    symbol: str
-    decimals: int | None
-    raw: int
-
-    @classmethod
-    def of(
-        cls, token: str, raw: int, symbol: str | None, decimals: int | None, native_symbol: str
-    ) -> AssetAmount:
-        """An amount from table columns; the native asset has 18 decimals when not given."""
-        if token == NATIVE_TOKEN and decimals is None:
-            decimals = 18
-        return cls(token, asset_symbol(token, symbol, native_symbol), decimals, raw)
-
-    def display(self) -> str:
-        """Whole token units as an exact decimal string (raw units when decimals unknown)."""
-        if self.decimals is None:
-            return f"{self.raw} (raw units)"
-        scaled = Decimal(self.raw).scaleb(-self.decimals)
-        text = format(scaled, "f")
-        return text.rstrip("0").rstrip(".") if "." in text else text
+# AssetAmount lives in tracer.amounts; it stays importable from here until tracer.heuristics
+# and tracer.screening (changed by others at the same time) import it from there.
+__all__ = ["AssetAmount", "LabelledFlow", "counts_by_kind", "flows_into_labelled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +23,6 @@ class LabelledFlow:
     category: str
     amounts: tuple[AssetAmount, ...]
     transactions: tuple[str, ...]
-
-
-def asset_symbol(token_address: str, symbol: str | None, native_symbol: str) -> str:
-    if token_address == NATIVE_TOKEN:
-        return native_symbol
-    return symbol or f"token {token_address[:10]}…"
 
 
 def flows_into_labelled(

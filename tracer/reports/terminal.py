@@ -1,14 +1,16 @@
 """The terminal summary of a case, rendered with rich from the ``report.json`` dict alone.
 
 Everything that comes from a label file or the chain (entity names, token symbols, reasons)
-goes through :func:`rich.markup.escape`: a label such as ``[red]`` or ``[link=...]`` must
-print as text, not style the terminal.
+goes through :func:`inert`: a label such as ``[red]`` or ``[link=...]`` must print as text,
+not style the terminal, and one holding an escape sequence (``ESC [2J``, an OSC hyperlink or
+window title) must not reach the terminal, which rich would pass through as it is.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
@@ -27,6 +29,19 @@ from tracer.reports.view import (
     short,
     window_text,
 )
+
+# C0 controls, DEL and C1 controls (0x9b is a one-byte CSI to some terminals).
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> str:
+    """Untrusted text without control characters, for rich's plain (not markup) text."""
+    return _CONTROL.sub("\ufffd", str(value))
+
+
+def inert(value: object) -> str:
+    """Untrusted text as rich markup that prints exactly as text, without control characters."""
+    return escape(plain(value))
 
 
 def print_summary(report: Mapping[str, Any], console: Console | None = None) -> None:
@@ -52,10 +67,10 @@ def summary(report: Mapping[str, Any]) -> RenderableType:
 
 def _header(report: Mapping[str, Any]) -> Text:
     seeds = ", ".join(report.get("seeds", []))
-    text = Text.from_markup(f"[bold]Trace of {escape(seeds)}[/bold]\n")
+    text = Text.from_markup(f"[bold]Trace of {inert(seeds)}[/bold]\n")
     text.append(
         f"{chain_text(report)}, {window_text(report)}, "
-        f"taint policy {report.get('policy', 'unknown')}"
+        f"taint policy {plain(report.get('policy', 'unknown'))}"
     )
     return text
 
@@ -73,17 +88,17 @@ def _offramps_table(groups: list[EntityGroup]) -> Table:
             confidence = float(offramp["confidence"])
             style = "" if confidence >= ATTRIBUTION else "dim"
             table.add_row(
-                escape(group.entity) if index == 0 else "",
-                escape(str(offramp["category"])),
-                escape(str(offramp["address"])),
-                escape(amount_text(asset_of(offramp))),
+                inert(group.entity) if index == 0 else "",
+                inert(str(offramp["category"])),
+                inert(str(offramp["address"])),
+                inert(amount_text(asset_of(offramp))),
                 f"{confidence:.2f}" + ("" if confidence >= ATTRIBUTION else " candidate"),
                 str(len(offramp.get("arrivals", []))),
                 style=style,
             )
         if len(group.totals) and len(group.offramps) > 1:
             totals = ", ".join(amount_text(total) for total in group.totals)
-            table.add_row("", "", "[italic]total[/italic]", escape(totals), "", "")
+            table.add_row("", "", "[italic]total[/italic]", inert(totals), "", "")
         table.add_section()
     return table
 
@@ -98,18 +113,18 @@ def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
         paths = offramp["paths"]
         path = paths[0]
         more = len(paths) - 1 + int(offramp.get("paths_omitted", 0))
-        lines = [escape(short(str(path["seed"] or path["hops"][0]["from"])))]
+        lines = [inert(short(str(path["seed"] or path["hops"][0]["from"])))]
         if path["omitted_hops"]:
-            first = escape(short(str(path["hops"][0]["from"])))
+            first = inert(short(str(path["hops"][0]["from"])))
             lines.append(f"  -(… {path['omitted_hops']} hops not shown …)-> {first}")
         for hop in path["hops"]:
             amount = amount_text(asset_of(hop))
-            lines.append(f"  -({escape(short(str(hop['tx'])))}, {escape(amount)})-> ")
-            lines[-1] += escape(short(str(hop["to"])))
+            lines.append(f"  -({inert(short(str(hop['tx'])))}, {inert(amount)})-> ")
+            lines[-1] += inert(short(str(hop["to"])))
         if more:
             lines.append(f"[dim]+{more} more path(s) in report.json[/dim]")
         table.add_row(
-            f"{escape(str(offramp['entity']))}\n{escape(short(str(offramp['address'])))}",
+            f"{inert(str(offramp['entity']))}\n{inert(short(str(offramp['address'])))}",
             "\n".join(lines),
         )
     return table
@@ -125,7 +140,7 @@ def _mixers_and_findings(report: Mapping[str, Any]) -> RenderableType:
     table.add_column("heuristic")
     table.add_column("findings", justify="right")
     for heuristic, count in counts.items():
-        table.add_row(escape(heuristic), str(count))
+        table.add_row(inert(heuristic), str(count))
     return Group(text, table)
 
 
@@ -144,10 +159,10 @@ def _coverage(report: Mapping[str, Any]) -> list[RenderableType]:
         if entry.get("status") == "failed":
             lines.append(
                 Text.from_markup(
-                    f"[red]failed[/red] {escape(str(entry['address']))}: "
-                    f"{escape(str(entry.get('reason')))}"
+                    f"[red]failed[/red] {inert(str(entry['address']))}: "
+                    f"{inert(str(entry.get('reason')))}"
                 )
             )
     for gap in coverage.get("gaps", []):
-        lines.append(Text.from_markup(f"[yellow]gap[/yellow]: {escape(str(gap))}"))
+        lines.append(Text.from_markup(f"[yellow]gap[/yellow]: {inert(str(gap))}"))
     return lines

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from tracer.amounts import AssetAmount
 from tracer.chains import chain_by_id
-from tracer.reports.summary import AssetAmount
 
 ATTRIBUTION: Final = 0.5  # confidence from which an off-ramp is an attribution, not a candidate
 # Categories of custodial services that can freeze funds and hold customer records.

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
 import polars as pl
 
+from tracer.amounts import AssetAmount
 from tracer.cases import Case
 from tracer.chains import chain_by_id
 from tracer.exporters.legend import LEGEND, legend_entry
-from tracer.reports.summary import AssetAmount
+from tracer.graph.tables import token_info_of
 from tracer.types import NATIVE_TOKEN
 
 Detail = list[list[str | list[str]]]
@@ -34,20 +35,16 @@ class Assets:
 
     native_symbol: str
     known: Mapping[str, tuple[str | None, int | None]]
+    # Asset key → what :meth:`_describe` returns: a case view formats several amounts of every
+    # transfer, so each asset is looked up and named once, not once per amount.
+    _described: dict[str, tuple[str, str, str, int | None]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def of_case(cls, case: Case) -> Assets:
         chain = chain_by_id(_int(case.report.get("chain_id")) or 0)
-        known: dict[str, tuple[str | None, int | None]] = {}
-        for token, symbol, decimals in (
-            case.edges.group_by("token_address")
-            .agg(
-                pl.col("token_symbol").drop_nulls().first(),
-                pl.col("token_decimals").drop_nulls().first(),
-            )
-            .iter_rows()
-        ):
-            known[token] = (symbol, decimals)
+        known = token_info_of(case.edges)
         for offramp in _entries(case.report, "offramps"):
             token = str(offramp.get("token_address") or "")
             symbol, decimals = known.get(token, (None, None))
@@ -58,21 +55,28 @@ class Assets:
         return cls(chain.native_symbol if chain is not None else "native", known)
 
     def amount(self, asset: str, raw: int) -> AssetAmount:
-        token = asset.split("#", 1)[0]
-        symbol, decimals = self.known.get(token, (None, None))
-        return AssetAmount.of(token, raw, symbol, decimals, self.native_symbol)
+        token, symbol, _name, decimals = self._describe(asset)
+        return AssetAmount(token, symbol, decimals, raw)
 
     def text(self, asset: str, raw: int) -> str:
         """Exact amount with its symbol, e.g. ``12.5 ETH``."""
-        amount = self.amount(asset, raw)
-        token_id = asset.split("#", 1)[1] if "#" in asset else None
-        name = amount.symbol if token_id is None else f"{amount.symbol} #{token_id}"
-        return f"{amount.display()} {name}"
+        return f"{self.amount(asset, raw).display()} {self._describe(asset)[2]}"
 
     def title(self, asset: str) -> str:
-        token = asset.split("#", 1)[0]
-        symbol = self.amount(asset, 0).symbol
+        token, symbol, _name, _decimals = self._describe(asset)
         return symbol if token == NATIVE_TOKEN else f"{symbol} ({token})"
+
+    def _describe(self, asset: str) -> tuple[str, str, str, int | None]:
+        """(token, symbol, name with the NFT's token id, decimals) of an asset key."""
+        described = self._described.get(asset)
+        if described is None:
+            token, _, token_id = asset.partition("#")
+            symbol, decimals = self.known.get(token, (None, None))
+            amount = AssetAmount.of(token, 0, symbol, decimals, self.native_symbol)
+            name = f"{amount.symbol} #{token_id}" if token_id else amount.symbol
+            described = (token, amount.symbol, name, amount.decimals)
+            self._described[asset] = described
+        return described
 
 
 def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> dict[str, Detail]:
@@ -89,6 +93,7 @@ def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> 
             ["Role", legend_entry(row["role"]).title],
             ["Entity", row["entity"] or "—"],
             ["Labels", list(row["labels"] or []) or "none"],
+            *_label_sources(row.get("label_details") or []),
             ["Hops from a seed", _hops_text(hops.get(node_id))],
             ["First seen", _time(row["first_seen"])],
             ["Last seen", _time(row["last_seen"])],
@@ -122,6 +127,15 @@ def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> 
         detail.append(["Transfers out", _listed(outgoing)])
         details[node_id] = detail
     return details
+
+
+def _label_sources(details: Iterable[Mapping[str, Any]]) -> Detail:
+    """Where each label comes from: a row only when the case recorded it (older cases lack it)."""
+    lines = []
+    for label in details:
+        dated = f", dated {label['date']}" if label.get("date") else ""
+        lines.append(f"{label['name']} ({label['category']}): {label['source']}{dated}")
+    return [["Label sources", lines]] if lines else []
 
 
 def edge_detail(row: Mapping[str, Any], assets: Assets, names: Mapping[str, str | None]) -> Detail:
