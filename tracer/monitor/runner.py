@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import time
@@ -24,11 +23,10 @@ from typing import Any, Final
 from tracer.chains import chain_by_id
 from tracer.errors import InputError, SourceError
 from tracer.labels.store import LabelStore
-from tracer.monitor.alerts import ID_PREFIX
 from tracer.monitor.blocks import BlockReader, ChainMovedError
 from tracer.monitor.rules import Matcher, Tracking, learned_deposit_label, seed_trackings
 from tracer.monitor.sinks import JsonlSink, WebhookSink, test_pause
-from tracer.monitor.state import MonitorState, Orphan
+from tracer.monitor.state import MonitorState
 from tracer.monitor.watchlist import Watchlist
 from tracer.sources.cache import ResponseCache
 from tracer.sources.rpcclient import JsonRpcClient, RpcCall
@@ -218,7 +216,7 @@ class _Pass:
                 learned=evaluation.learned,
             )
             tracked = self._tracked()
-            self.result.alerts += [alert.to_json() for alert in raised]
+            self.result.alerts += raised
             if self.result.scanned_from is None:
                 self.result.scanned_from = start
             self.result.scanned_to = end
@@ -245,14 +243,8 @@ class _Pass:
             mined_at = _block_of(receipt)
             if mined_at is not None and mined_at > cursor:
                 continue  # mined again in a block not confirmed yet: re-raised when it is
-            self.state.retract(self.chain_id, orphan, retraction(orphan), self.sinks)
+            self.state.retract(self.chain_id, orphan, self.sinks)
             self.result.retracted += 1
-
-
-def retraction(orphan: Orphan) -> dict[str, Any]:
-    """The alert that withdraws ``orphan``: its transaction left the chain in a reorg."""
-    digest = hashlib.sha256(f"{orphan.id}|retracted".encode()).hexdigest()[:32]
-    return {**orphan.payload, "id": ID_PREFIX + digest, "kind": "retracted", "retracts": orphan.id}
 
 
 def _block_of(receipt: Any) -> int | None:

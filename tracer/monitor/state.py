@@ -6,7 +6,8 @@ Tables:
 ``blocks``      hashes of recently scanned blocks, to notice a reorg below the cursor;
 ``tracked``     addresses holding traced value (seed, hop, since which block);
 ``learned``     exchange deposit addresses recognised by behaviour (entity, confidence);
-``alerts``      every alert raised, by its stable id (``state`` live, orphaned or retracted);
+``alerts``      every alert raised, by its stable id (``state`` live, orphaned or retracted),
+                and the notices that withdraw or reinstate one (``state`` notice);
 ``deliveries``  pending deliveries, one row per alert and sink, deleted once delivered.
 
 A window's alerts, its deliveries, its tracked addresses, its block hashes and the cursor
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import sqlite3
 import time
@@ -28,11 +30,11 @@ from typing import IO, Any, Final
 
 from tracer.errors import InputError
 from tracer.labels.model import Label
-from tracer.monitor.alerts import Alert
+from tracer.monitor.alerts import ID_PREFIX, Alert
 from tracer.monitor.blocks import Header
 from tracer.monitor.rules import Tracking
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 # Block hashes kept below the cursor: a reorg deeper than this is reported, not repaired.
 KEEP_BLOCKS: Final = 512
 
@@ -49,7 +51,8 @@ CREATE TABLE IF NOT EXISTS tracked (
 CREATE TABLE IF NOT EXISTS alerts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     chain_id INTEGER NOT NULL, block_number INTEGER NOT NULL, transaction_hash TEXT NOT NULL,
-    state TEXT NOT NULL, raised_at REAL NOT NULL, payload TEXT NOT NULL);
+    state TEXT NOT NULL, raised_at REAL NOT NULL, payload TEXT NOT NULL,
+    retractions INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS alerts_block ON alerts (chain_id, block_number);
 CREATE TABLE IF NOT EXISTS learned (
     chain_id INTEGER NOT NULL, address TEXT NOT NULL, entity TEXT NOT NULL,
@@ -64,6 +67,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 LIVE: Final = "live"
 ORPHANED: Final = "orphaned"  # its block left the chain; re-raised or retracted next
 RETRACTED: Final = "retracted"
+# A retraction or a reinstatement: delivered like an alert, never orphaned or re-raised.
+NOTICE: Final = "notice"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,14 @@ class Orphan:
     transaction_hash: str
     block_number: int
     payload: dict[str, Any]
+
+
+def notice_id(alert: str, what: str, count: int) -> str:
+    """The id of the ``count``-th retraction (or of the reinstatement after it) of
+    ``alert``: stable across re-runs, distinct across repeated reorgs."""
+    suffix = "" if count == 1 else f"|{count}"
+    digest = hashlib.sha256(f"{alert}|{what}{suffix}".encode()).hexdigest()[:32]
+    return ID_PREFIX + digest
 
 
 class MonitorState:
@@ -104,11 +117,18 @@ class MonitorState:
             # see the alert again after a reboot.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
+            fresh = not self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'meta'"
+            ).fetchone()
             self._db.executescript(_SCHEMA)  # CREATE ... IF NOT EXISTS: idempotent
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            if fresh:
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
             version = self.meta("schema_version")
+            if version == "1":
+                self._migrate_from_1()
+                version = self.meta("schema_version")
             if version != str(SCHEMA_VERSION):
                 raise InputError(
                     f"{path}: monitor state schema version {version}, expected "
@@ -120,6 +140,24 @@ class MonitorState:
         except BaseException:
             self.close()
             raise
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 kept no retraction count and stored retractions as live alerts (so a
+        later reorg could orphan a retraction itself)."""
+        with self.transaction():
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(alerts)")}
+            if "retractions" not in columns:
+                self._db.execute(
+                    "ALTER TABLE alerts ADD COLUMN retractions INTEGER NOT NULL DEFAULT 0"
+                )
+            self._db.execute(
+                "UPDATE alerts SET state = ? WHERE json_extract(payload, '$.kind') = 'retracted'",
+                (NOTICE,),
+            )
+            self._db.execute("UPDATE alerts SET retractions = 1 WHERE state = ?", (RETRACTED,))
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     def close(self) -> None:
         with contextlib.suppress(AttributeError, sqlite3.Error):
@@ -216,31 +254,37 @@ class MonitorState:
         *,
         sinks: Sequence[str],
         learned: Iterable[Label] = (),
-    ) -> list[Alert]:
-        """Record one scanned window; returns the alerts that are new (not raised before)."""
-        raised: list[Alert] = []
+    ) -> list[dict[str, Any]]:
+        """Record one scanned window; returns what it raised, as the sinks get it: the
+        alerts not raised before, and reinstatements of retracted ones mined again."""
+        raised: list[dict[str, Any]] = []
         last = headers[-1].number
         with self.transaction():
             for alert in alerts:
-                payload = json.dumps(alert.to_json(), separators=(",", ":"), sort_keys=True)
+                record = alert.to_json()
                 row = self._db.execute(
-                    "SELECT seq, state FROM alerts WHERE id = ?", (alert.id,)
+                    "SELECT seq, state, retractions FROM alerts WHERE id = ?", (alert.id,)
                 ).fetchone()
                 if row is not None:
-                    if row[1] == ORPHANED:  # mined again after a reorg: still the same event
+                    seq, state, retractions = int(row[0]), str(row[1]), int(row[2])
+                    if state in (ORPHANED, RETRACTED):  # mined again after a reorg
                         self._db.execute(
                             "UPDATE alerts SET state = ?, block_number = ? WHERE seq = ?",
-                            (LIVE, alert.block_number, row[0]),
+                            (LIVE, alert.block_number, seq),
                         )
-                    continue
-                seq = self._insert(
-                    alert.id, chain_id, alert.block_number, alert.transaction_hash, payload
-                )
-                self._db.executemany(
-                    "INSERT INTO deliveries (alert_seq, sink) VALUES (?, ?)",
-                    [(seq, sink) for sink in sinks],
-                )
-                raised.append(alert)
+                    if state != RETRACTED:
+                        continue  # an orphan was never withdrawn: the alert sent stands
+                    # The sinks were told it was withdrawn: tell them again, under an id of
+                    # its own (a receiver de-duplicating on ids would drop the old one).
+                    record = {
+                        **record,
+                        "id": notice_id(alert.id, "reinstated", retractions),
+                        "reinstates": alert.id,
+                    }
+                    self._notice(record, chain_id, alert.block_number, sinks)
+                else:
+                    self._record(record, chain_id, LIVE, sinks)
+                raised.append(record)
             for tracking in discovered:
                 self._db.execute(
                     "INSERT INTO tracked VALUES (?, ?, ?, ?, ?) "
@@ -266,16 +310,37 @@ class MonitorState:
             )
         return raised
 
-    def _insert(
-        self, identity: str, chain_id: int, block: int, transaction_hash: str, payload: str
-    ) -> int:
+    def _record(
+        self, record: dict[str, Any], chain_id: int, state: str, sinks: Sequence[str]
+    ) -> None:
+        """Insert ``record`` (the sinks' JSON) and a pending delivery per sink."""
+        payload = json.dumps(record, separators=(",", ":"), sort_keys=True)
         cursor = self._db.execute(
             "INSERT INTO alerts (id, chain_id, block_number, transaction_hash, state, "
             "raised_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (identity, chain_id, block, transaction_hash, LIVE, time.time(), payload),
+            (
+                record["id"],
+                chain_id,
+                record["block_number"],
+                record["transaction_hash"],
+                state,
+                time.time(),
+                payload,
+            ),
         )
         assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        self._db.executemany(
+            "INSERT INTO deliveries (alert_seq, sink) VALUES (?, ?)",
+            [(cursor.lastrowid, sink) for sink in sinks],
+        )
+
+    def _notice(
+        self, record: dict[str, Any], chain_id: int, block: int, sinks: Sequence[str]
+    ) -> None:
+        """A retraction or reinstatement, once: its id is fixed by the alert and the count."""
+        exists = self._db.execute("SELECT 1 FROM alerts WHERE id = ?", (record["id"],))
+        if exists.fetchone() is None:
+            self._record({**record, "block_number": block}, chain_id, NOTICE, sinks)
 
     def rewind(self, chain_id: int, ancestor: int) -> int:
         """A reorg replaced the blocks after ``ancestor``: forget them, orphan their alerts
@@ -297,23 +362,26 @@ class MonitorState:
             self._db.execute("UPDATE cursor SET block = ? WHERE chain_id = ?", (ancestor, chain_id))
         return int(orphaned)
 
-    def retract(
-        self, chain_id: int, orphan: Orphan, retraction: dict[str, Any], sinks: Sequence[str]
-    ) -> None:
-        """The orphan's transaction is in no block any more: tell the sinks so."""
-        payload = json.dumps(retraction, separators=(",", ":"), sort_keys=True)
-        identity = str(retraction["id"])
+    def retract(self, chain_id: int, orphan: Orphan, sinks: Sequence[str]) -> dict[str, Any]:
+        """The orphan's transaction is in no block any more: tell the sinks so, with a
+        ``retracted`` notice naming it (``retracts``); returns the notice."""
         with self.transaction():
-            self._db.execute("UPDATE alerts SET state = ? WHERE id = ?", (RETRACTED, orphan.id))
-            exists = self._db.execute("SELECT 1 FROM alerts WHERE id = ?", (identity,)).fetchone()
-            if exists is None:
-                seq = self._insert(
-                    identity, chain_id, orphan.block_number, orphan.transaction_hash, payload
-                )
-                self._db.executemany(
-                    "INSERT INTO deliveries (alert_seq, sink) VALUES (?, ?)",
-                    [(seq, sink) for sink in sinks],
-                )
+            row = self._db.execute(
+                "SELECT retractions FROM alerts WHERE id = ?", (orphan.id,)
+            ).fetchone()
+            retractions = int(row[0]) + 1
+            self._db.execute(
+                "UPDATE alerts SET state = ?, retractions = ? WHERE id = ?",
+                (RETRACTED, retractions, orphan.id),
+            )
+            notice = {
+                **orphan.payload,
+                "id": notice_id(orphan.id, "retracted", retractions),
+                "kind": "retracted",
+                "retracts": orphan.id,
+            }
+            self._notice(notice, chain_id, orphan.block_number, sinks)
+        return notice
 
     def delivered(self, sink: str, seqs: Iterable[int]) -> None:
         with self.transaction():
