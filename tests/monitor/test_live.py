@@ -258,3 +258,49 @@ async def test_an_orphaned_transaction_mined_again_before_the_pass_alerts_once(
     assert live.lines() == before.alerts
     with sqlite3.connect(live.state) as db:
         assert db.execute("SELECT state FROM alerts").fetchall() == [("live",)]
+
+
+async def test_a_deposit_whose_sweep_comes_on_a_later_pass_alerts_at_the_sweep(
+    live: Live,
+) -> None:
+    """The deposit is matched on one pass, the sweep that shows its recipient to be an
+    exchange deposit address on the next: the deposit transaction then raises
+    ``reached_exchange_deposit`` (at its own block), besides the sweep's ``reached_exchange``."""
+    watchlist = live.watchlist()
+    await run_pass(watchlist, live.options())
+    deposit = live.send(live.seed, live.hop, 3 * ETH)
+    deposit_block = live.confirm(deposit, 2)
+    one = await run_pass(watchlist, live.options())
+    assert ids_of(one.alerts) == [("outflow", deposit)]
+    sweep = live.send(live.hop, live.exchange, 3 * ETH)
+    live.confirm(sweep, 2)
+    two = await run_pass(watchlist, live.options())
+    assert ids_of(two.alerts) == [
+        ("reached_exchange_deposit", deposit),
+        ("reached_exchange", sweep),
+    ]
+    found = two.alerts[0]
+    assert (found["block_number"], found["subject"], found["hops"], found["amount"]) == (
+        deposit_block,
+        live.seed,
+        1,
+        "3",
+    )
+    assert found["block_hash"] == live.chain.block(deposit_block)["hash"]
+    [label] = found["counterparty"]["labels"]
+    assert (label["name"], label["category"]) == (
+        "Exchange X: deposit address (by behaviour)",
+        "exchange_deposit",
+    )
+    assert found == {
+        **one.alerts[0],
+        "id": found["id"],
+        "kind": "reached_exchange_deposit",
+        "rules": ["offramps"],
+        "hops": 1,
+        "counterparty": found["counterparty"],
+    }
+    # The same ids as when deposit and sweep fall in one window (see the test above).
+    live.wait_for_block(live.chain.block_number() + 2)
+    assert (await run_pass(watchlist, live.options())).alerts == []
+    assert [line["id"] for line in live.lines()] == [a["id"] for a in one.alerts + two.alerts]

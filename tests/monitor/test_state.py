@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.monitor.test_sinks import alert, header
+from tracer.monitor.rules import CandidateRow
 from tracer.monitor.state import MonitorState, notice_id
 
 SINK = "jsonl:test"
@@ -67,3 +68,21 @@ def test_a_version_1_state_is_migrated(tmp_path: Path) -> None:
         assert state.rewind(1, 4) == 0  # the old retraction is a notice now
         [again] = state.commit_window(1, [header(5)], [event], [], sinks=[])
     assert (again["id"], again["reinstates"]) == (notice_id(event.id, "reinstated", 1), event.id)
+
+
+def test_candidate_rows_are_kept_dropped_and_rewound(tmp_path: Path) -> None:
+    deposit = {"block_number": 5, "transaction_hash": "0x" + "01" * 32, "value_raw": "7"}
+    later = {**deposit, "block_number": 6}
+    kept = [
+        CandidateRow("0xa", deposit),
+        CandidateRow("0xa", deposit, "0xseed", 0, "0x" + "05" * 32),
+        CandidateRow("0xb", later, "0xseed", 1, "0x" + "06" * 32),
+    ]
+    with MonitorState(tmp_path / "state.sqlite") as state:
+        state.start(1, header(4))
+        state.commit_window(1, [header(5), header(6)], [], [], sinks=[], candidates=kept)
+        assert state.candidates(1) == kept
+        state.commit_window(1, [header(7)], [], [], sinks=[], dropped=["0xa"])
+        assert state.candidates(1) == kept[2:]
+        state.rewind(1, 5)  # block 6 left the chain: so did what it showed
+        assert state.candidates(1) == []

@@ -206,7 +206,13 @@ class _Pass:
                 tracked = self._tracked()
                 continue
             hashes = {header.number: header.hash for header in window.headers}
-            evaluation = self.matcher.evaluate(window.transfers, hashes, tracked)
+            evaluation = self.matcher.evaluate(
+                window.transfers,
+                hashes,
+                tracked,
+                self.state.candidates(self.chain_id),
+                now=window.headers[-1].timestamp,
+            )
             raised = self.state.commit_window(
                 self.chain_id,
                 window.headers,
@@ -214,6 +220,8 @@ class _Pass:
                 evaluation.discovered,
                 sinks=self.sinks,
                 learned=evaluation.learned,
+                candidates=evaluation.candidates,
+                dropped=evaluation.dropped,
             )
             tracked = self._tracked()
             self.result.alerts += raised

@@ -6,6 +6,7 @@ Tables:
 ``blocks``      hashes of recently scanned blocks, to notice a reorg below the cursor;
 ``tracked``     addresses holding traced value (seed, hop, since which block);
 ``learned``     exchange deposit addresses recognised by behaviour (entity, confidence);
+``candidates``  transfers of unlabelled recipients of traced value whose sweep may still come;
 ``alerts``      every alert raised, by its stable id (``state`` live, orphaned or retracted),
                 and the notices that withdraw or reinstate one (``state`` notice);
 ``deliveries``  pending deliveries, one row per alert and sink, deleted once delivered.
@@ -32,7 +33,7 @@ from tracer.errors import InputError
 from tracer.labels.model import Label
 from tracer.monitor.alerts import ID_PREFIX, Alert
 from tracer.monitor.blocks import Header
-from tracer.monitor.rules import Tracking
+from tracer.monitor.rules import CandidateRow, Tracking
 
 SCHEMA_VERSION: Final = 2
 # Block hashes kept below the cursor: a reorg deeper than this is reported, not repaired.
@@ -58,6 +59,10 @@ CREATE TABLE IF NOT EXISTS learned (
     chain_id INTEGER NOT NULL, address TEXT NOT NULL, entity TEXT NOT NULL,
     confidence REAL NOT NULL, block INTEGER NOT NULL,
     PRIMARY KEY (chain_id, address));
+CREATE TABLE IF NOT EXISTS candidates (
+    chain_id INTEGER NOT NULL, address TEXT NOT NULL, block_number INTEGER NOT NULL,
+    seed TEXT, hop INTEGER, block_hash TEXT, row TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS candidates_address ON candidates (chain_id, address);
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_seq INTEGER NOT NULL REFERENCES alerts (seq), sink TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
@@ -215,6 +220,17 @@ class MonitorState:
         ).fetchall()
         return [(str(a), str(e), float(c)) for a, e, c in rows]
 
+    def candidates(self, chain_id: int) -> list[CandidateRow]:
+        rows = self._db.execute(
+            "SELECT address, seed, hop, block_hash, row FROM candidates WHERE chain_id = ? "
+            "ORDER BY rowid",
+            (chain_id,),
+        ).fetchall()
+        return [
+            CandidateRow(str(a), json.loads(r), s, None if h is None else int(h), b)
+            for a, s, h, b, r in rows
+        ]
+
     def alert_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
@@ -254,6 +270,8 @@ class MonitorState:
         *,
         sinks: Sequence[str],
         learned: Iterable[Label] = (),
+        candidates: Iterable[CandidateRow] = (),
+        dropped: Iterable[str] = (),
     ) -> list[dict[str, Any]]:
         """Record one scanned window; returns what it raised, as the sinks get it: the
         alerts not raised before, and reinstatements of retracted ones mined again."""
@@ -297,6 +315,25 @@ class MonitorState:
                 [
                     (chain_id, label.address, label.entity or label.name, label.confidence, last)
                     for label in learned
+                ],
+            )
+            self._db.executemany(
+                "DELETE FROM candidates WHERE chain_id = ? AND address = ?",
+                [(chain_id, address) for address in dropped],
+            )
+            self._db.executemany(
+                "INSERT INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        chain_id,
+                        kept.address,
+                        int(kept.row["block_number"]),
+                        kept.seed,
+                        kept.hop,
+                        kept.block_hash,
+                        json.dumps(kept.row, separators=(",", ":")),
+                    )
+                    for kept in candidates
                 ],
             )
             self._db.executemany(
@@ -350,7 +387,11 @@ class MonitorState:
             self._db.execute(
                 "DELETE FROM blocks WHERE chain_id = ? AND number > ?", (chain_id, ancestor)
             )
-            for table, column in (("tracked", "since_block"), ("learned", "block")):
+            for table, column in (
+                ("tracked", "since_block"),
+                ("learned", "block"),
+                ("candidates", "block_number"),
+            ):
                 self._db.execute(
                     f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?",  # noqa: S608
                     (chain_id, ancestor),
