@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from tracer.monitor.blocks import Header
 from tracer.monitor.runner import run_pass
 from tracer.monitor.sinks import Backoff, JsonlSink, WebhookFormat, WebhookSink
 from tracer.monitor.state import MonitorState
+from tracer.testbed.anvil import free_loopback_port
 
 FAST = Backoff(attempts=3, base_delay=0.01, max_delay=0.05)
 
@@ -186,8 +188,39 @@ def test_untrusted_label_text_cannot_inject_markup_or_terminal_escapes() -> None
     assert "\x1b" not in summary(hostile)
 
 
-def test_a_webhook_url_with_a_secret_is_never_shown(tmp_path: Path) -> None:
-    secret = "https://hooks.example.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX1234"
-    sink = WebhookSink(secret)
-    assert "XXXXXXXXXXXXXXXXXXXXXXXX1234" not in sink.shown
-    assert "XXXXXXXXXXXXXXXXXXXXXXXX1234" not in sink.name
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://hooks.example.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX1234", "1234"),
+        ("https://hooks.example.com/services/T0A1B2C3/B0A1B2C3/abcdEFGHijklMNOPqrstUVWX", "UVWX"),
+        ("http://127.0.0.1:8080/hook/s3cr3t", "s3cr3t"),
+        ("https://alerts.example.com/x?token=s3cr3t", "s3cr3t"),
+        ("https://bot:s3cr3t@alerts.example.com/", "s3cr3t"),
+    ],
+)
+def test_a_webhook_url_with_a_secret_is_never_shown(url: str, secret: str) -> None:
+    sink = WebhookSink(url)
+    assert secret not in sink.shown
+    assert secret not in sink.name
+    assert sink.shown.split("/")[2] in url  # where it goes is still shown
+    with pytest.raises(InputError) as refused:
+        WebhookSink("ftp" + url.removeprefix("https").removeprefix("http"))
+    assert secret not in str(refused.value)
+
+
+async def test_a_failing_webhook_keeps_its_secret_out_of_logs_errors_and_state(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    await three_outflows(live)
+    port = free_loopback_port()  # nobody listens there
+    secret = "abcdEFGHijklMNOPqrstUVWX"
+    webhook = WebhookSink(f"http://127.0.0.1:{port}/services/T0/B0/{secret}", backoff=FAST)
+    result = await run_pass(live.watchlist(), live.options(webhook=webhook))
+    assert result.delivery_failed
+    with sqlite3.connect(live.state) as db:
+        dump = "\n".join(db.iterdump())
+        [error] = db.execute("SELECT DISTINCT last_error FROM deliveries WHERE attempts > 0")
+    assert error[0].startswith("ClientConnectorError (webhook at http://127.0.0.1:")
+    assert secret not in dump
+    assert caplog.records and secret not in caplog.text
+    assert secret not in repr(result)
