@@ -322,7 +322,16 @@ class Matcher:
                             self._hashes.get(block),
                         )
                     )
-        fungible = fungible_moves(transfers)
+        watched = (set(earlier) | set(traced)) - set(self.learned)
+        # Every transfer of the candidates in one scan of the window (not one per candidate).
+        touching: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        rows = fungible_moves(transfers).filter(
+            pl.col("from_address").is_in(sorted(watched))
+            | pl.col("to_address").is_in(sorted(watched))
+        )
+        for row in rows.iter_rows(named=True):
+            for address in {row["from_address"], row["to_address"]} & watched:
+                touching[address].append(row)
         kept: list[CandidateRow] = []
         dropped: list[str] = []
         for address in sorted(set(earlier) | set(traced)):
@@ -334,14 +343,12 @@ class Matcher:
                 continue
             if address in self.learned:
                 continue  # found: its rows stay until they expire, for a re-scan after a reorg
-            rows = fungible.filter(
-                (pl.col("from_address") == address) | (pl.col("to_address") == address)
-            )
-            paid = rows.filter(pl.col("from_address") == address)["to_address"].to_list()
+            own = touching[address]
+            paid = [row["to_address"] for row in own if row["from_address"] == address]
             if any(exchange_label(self.labels, to, self.chain_id) is None for to in paid):
                 dropped.append(address)
                 continue
-            kept += [CandidateRow(address, _json_row(row)) for row in rows.iter_rows(named=True)]
+            kept += [CandidateRow(address, _json_row(row)) for row in own]
             kept += traced[address]
         return kept, [address for address in dropped if address in earlier]
 
