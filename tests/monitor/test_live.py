@@ -304,3 +304,35 @@ async def test_a_deposit_whose_sweep_comes_on_a_later_pass_alerts_at_the_sweep(
     live.wait_for_block(live.chain.block_number() + 2)
     assert (await run_pass(watchlist, live.options())).alerts == []
     assert [line["id"] for line in live.lines()] == [a["id"] for a in one.alerts + two.alerts]
+
+
+async def test_a_reorg_that_takes_the_sweep_away_withdraws_the_deposit_alert(
+    live: Live,
+) -> None:
+    """The deposit stays on the chain, its sweep does not: the address is no deposit
+    address any more (as far as the chain shows), so the alert that said so is retracted
+    and a new deposit into it is only an outflow."""
+    watchlist = live.watchlist()
+    options = live.options(confirmations=0)
+    await run_pass(watchlist, options)
+    deposit = live.send(live.seed, live.hop, 3 * ETH)
+    live.confirm(deposit, 0)
+    snapshot = live.chain.snapshot()
+    sweep = live.send(live.hop, live.exchange, 3 * ETH)
+    sweep_block = live.confirm(sweep, 1)
+    one = await run_pass(watchlist, options)
+    assert ids_of(one.alerts) == [
+        ("outflow", deposit),
+        ("reached_exchange_deposit", deposit),
+        ("reached_exchange", sweep),
+    ]
+    live.chain.revert(snapshot)
+    later = live.send(live.seed, live.hop, ETH)
+    live.confirm(later, 1)
+    live.wait_for_block(sweep_block + 2)
+    two = await run_pass(watchlist, options)
+    assert two.reorgs == 1
+    assert ids_of(two.alerts) == [("outflow", later)]
+    assert two.retracted == 2
+    retracted = [line["retracts"] for line in live.lines() if line["kind"] == "retracted"]
+    assert sorted(retracted) == sorted(a["id"] for a in one.alerts[1:])

@@ -22,6 +22,7 @@ from typing import Any, Final
 
 from tracer.chains import chain_by_id
 from tracer.errors import InputError, SourceError
+from tracer.labels.model import Label
 from tracer.labels.store import LabelStore
 from tracer.monitor.blocks import BlockReader, ChainMovedError
 from tracer.monitor.rules import Matcher, Tracking, learned_deposit_label, seed_trackings
@@ -104,16 +105,12 @@ class _Pass:
         self.chain_id = chain_id
         self.result = result
         known = chain_by_id(chain_id)
-        learned = [
-            learned_deposit_label(address, entity, confidence, chain_id)
-            for address, entity, confidence in state.learned(chain_id)
-        ]
         self.matcher = Matcher(
             watchlist,
             options.labels,
             chain_id,
             known.native_symbol if known else "ETH",
-            learned=learned,
+            learned=self._learned(),
         )
         self.jsonl = JsonlSink(options.alerts_path) if options.alerts_path else None
         self.sinks: list[str] = [
@@ -121,6 +118,12 @@ class _Pass:
         ]
         self.windows = 0
         self.webhook_down = False
+
+    def _learned(self) -> list[Label]:
+        return [
+            learned_deposit_label(address, entity, confidence, self.chain_id)
+            for address, entity, confidence in self.state.learned(self.chain_id)
+        ]
 
     async def deliver(self) -> None:
         if self.jsonl is not None:
@@ -176,6 +179,8 @@ class _Pass:
                 ancestor + 1,
             )
         orphaned = self.state.rewind(self.chain_id, ancestor)
+        # Deposit addresses learned from the replaced blocks are forgotten with them.
+        self.matcher.learned = {label.address: label for label in self._learned()}
         self.result.reorgs += 1
         log.warning(
             "reorg: blocks after %d were replaced; %d alert(s) wait to be re-raised or retracted",

@@ -30,10 +30,11 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from tracer.errors import InputError
-from tracer.labels.model import Label
+from tracer.labels.model import Category, Label
 from tracer.monitor.alerts import ID_PREFIX, Alert
 from tracer.monitor.blocks import Header
-from tracer.monitor.rules import CandidateRow, Tracking
+from tracer.monitor.rules import LEARNED_SOURCE, CandidateRow, Tracking
+from tracer.monitor.watchlist import REACH_KINDS
 
 SCHEMA_VERSION: Final = 2
 # Block hashes kept below the cursor: a reorg deeper than this is reported, not repaired.
@@ -72,6 +73,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 LIVE: Final = "live"
 ORPHANED: Final = "orphaned"  # its block left the chain; re-raised or retracted next
 RETRACTED: Final = "retracted"
+DEPOSIT_KIND: Final = REACH_KINDS[Category.EXCHANGE_DEPOSIT]
 # A retraction or a reinstatement: delivered like an alert, never orphaned or re-raised.
 NOTICE: Final = "notice"
 
@@ -278,8 +280,16 @@ class MonitorState:
         raised: list[dict[str, Any]] = []
         last = headers[-1].number
         with self.transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)",
+                [
+                    (chain_id, label.address, label.entity or label.name, label.confidence, last)
+                    for label in learned
+                ],
+            )
             for alert in alerts:
                 record = alert.to_json()
+                block = self._evidence_block(chain_id, alert)
                 row = self._db.execute(
                     "SELECT seq, state, retractions FROM alerts WHERE id = ?", (alert.id,)
                 ).fetchone()
@@ -288,7 +298,7 @@ class MonitorState:
                     if state in (ORPHANED, RETRACTED):  # mined again after a reorg
                         self._db.execute(
                             "UPDATE alerts SET state = ?, block_number = ? WHERE seq = ?",
-                            (LIVE, alert.block_number, seq),
+                            (LIVE, block, seq),
                         )
                     if state != RETRACTED:
                         continue  # an orphan was never withdrawn: the alert sent stands
@@ -299,9 +309,9 @@ class MonitorState:
                         "id": notice_id(alert.id, "reinstated", retractions),
                         "reinstates": alert.id,
                     }
-                    self._notice(record, chain_id, alert.block_number, sinks)
+                    self._notice(record, chain_id, block, sinks)
                 else:
-                    self._record(record, chain_id, LIVE, sinks)
+                    self._record(record, chain_id, block, LIVE, sinks)
                 raised.append(record)
             for tracking in discovered:
                 self._db.execute(
@@ -310,13 +320,6 @@ class MonitorState:
                     "since_block = excluded.since_block WHERE excluded.hop < tracked.hop",
                     (chain_id, tracking.address, tracking.seed, tracking.hop, tracking.since_block),
                 )
-            self._db.executemany(
-                "INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)",
-                [
-                    (chain_id, label.address, label.entity or label.name, label.confidence, last)
-                    for label in learned
-                ],
-            )
             self._db.executemany(
                 "DELETE FROM candidates WHERE chain_id = ? AND address = ?",
                 [(chain_id, address) for address in dropped],
@@ -347,10 +350,30 @@ class MonitorState:
             )
         return raised
 
+    def _evidence_block(self, chain_id: int, alert: Alert) -> int:
+        """The newest block the alert rests on: its own, or, when its counterparty is a
+        deposit address learned from behaviour, the block it was learned in (the sweep). A
+        reorg replacing that block orphans the alert, so it is retracted unless the re-scan
+        raises it again."""
+        learned = any(label.get("source") == LEARNED_SOURCE for label in alert.counterparty.labels)
+        if alert.kind != DEPOSIT_KIND or not learned:
+            return alert.block_number  # an outflow stands whatever its counterparty proves
+        row = self._db.execute(
+            "SELECT block FROM learned WHERE chain_id = ? AND address = ?",
+            (chain_id, alert.counterparty.address),
+        ).fetchone()
+        return alert.block_number if row is None else max(alert.block_number, int(row[0]))
+
     def _record(
-        self, record: dict[str, Any], chain_id: int, state: str, sinks: Sequence[str]
+        self,
+        record: dict[str, Any],
+        chain_id: int,
+        block: int,
+        state: str,
+        sinks: Sequence[str],
     ) -> None:
-        """Insert ``record`` (the sinks' JSON) and a pending delivery per sink."""
+        """Insert ``record`` (the sinks' JSON), orphaned by a reorg past ``block``, and a
+        pending delivery per sink."""
         payload = json.dumps(record, separators=(",", ":"), sort_keys=True)
         cursor = self._db.execute(
             "INSERT INTO alerts (id, chain_id, block_number, transaction_hash, state, "
@@ -358,7 +381,7 @@ class MonitorState:
             (
                 record["id"],
                 chain_id,
-                record["block_number"],
+                block,
                 record["transaction_hash"],
                 state,
                 time.time(),
@@ -377,7 +400,7 @@ class MonitorState:
         """A retraction or reinstatement, once: its id is fixed by the alert and the count."""
         exists = self._db.execute("SELECT 1 FROM alerts WHERE id = ?", (record["id"],))
         if exists.fetchone() is None:
-            self._record({**record, "block_number": block}, chain_id, NOTICE, sinks)
+            self._record(record, chain_id, block, NOTICE, sinks)
 
     def rewind(self, chain_id: int, ancestor: int) -> int:
         """A reorg replaced the blocks after ``ancestor``: forget them, orphan their alerts
