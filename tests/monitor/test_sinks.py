@@ -179,6 +179,18 @@ async def test_slack_format(receiver: Receiver, tmp_path: Path) -> None:
     ]
 
 
+def test_retractions_and_reinstatements_say_so_in_one_line() -> None:
+    withdrawn = {**alert(3).to_json(), "kind": "retracted", "retracts": "tm1_a"}
+    again = {**alert(3).to_json(), "reinstates": "tm1_a"}
+    tail = "in 0x" + f"{3:064x}" + " (block 3)"
+    assert summary(withdrawn).startswith("[retracted] Theft: 1 ETH to 0x")
+    assert summary(withdrawn).endswith(
+        tail + "; withdraws alert tm1_a: the transaction left the chain"
+    )
+    assert summary(again).startswith("[outflow] Theft: 1 ETH to 0x")
+    assert summary(again).endswith(tail + "; mined again after alert tm1_a was withdrawn")
+
+
 def test_untrusted_label_text_cannot_inject_markup_or_terminal_escapes() -> None:
     hostile = alert(3).to_json()
     hostile["counterparty"]["labels"] = [{"name": "<!channel> & <https://evil|Binance>\x1b[2J"}]
