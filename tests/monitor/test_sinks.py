@@ -184,9 +184,7 @@ def test_retractions_and_reinstatements_say_so_in_one_line() -> None:
     again = {**alert(3).to_json(), "reinstates": "tm1_a"}
     tail = "in 0x" + f"{3:064x}" + " (block 3)"
     assert summary(withdrawn).startswith("[retracted] Theft: 1 ETH to 0x")
-    assert summary(withdrawn).endswith(
-        tail + "; withdraws alert tm1_a: the transaction left the chain"
-    )
+    assert summary(withdrawn).endswith(tail + "; withdraws alert tm1_a: a reorg undid it")
     assert summary(again).startswith("[outflow] Theft: 1 ETH to 0x")
     assert summary(again).endswith(tail + "; mined again after alert tm1_a was withdrawn")
 

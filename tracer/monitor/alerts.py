@@ -146,7 +146,7 @@ def _summary(alert: dict[str, Any]) -> str:
         f"in {alert.get('transaction_hash')} (block {alert.get('block_number')})"
     )
     if alert.get("retracts"):
-        line += f"; withdraws alert {alert['retracts']}: the transaction left the chain"
+        line += f"; withdraws alert {alert['retracts']}: a reorg undid it"
     if alert.get("reinstates"):
         line += f"; mined again after alert {alert['reinstates']} was withdrawn"
     return line

@@ -427,8 +427,9 @@ class MonitorState:
         return int(orphaned)
 
     def retract(self, chain_id: int, orphan: Orphan, sinks: Sequence[str]) -> dict[str, Any]:
-        """The orphan's transaction is in no block any more: tell the sinks so, with a
-        ``retracted`` notice naming it (``retracts``); returns the notice."""
+        """The re-scan after a reorg did not raise the orphan again (its transaction, or
+        the sweep it rested on, is gone): tell the sinks so, with a ``retracted`` notice
+        naming it (``retracts``); returns the notice."""
         with self.transaction():
             row = self._db.execute(
                 "SELECT retractions FROM alerts WHERE id = ?", (orphan.id,)
