@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -13,11 +15,19 @@ import pytest
 from aiohttp import web
 
 from tests.monitor.conftest import ETH, Live
+from tests.monitor.test_cli import command
 from tracer.errors import InputError
 from tracer.monitor.alerts import Alert, Counterparty, summary
 from tracer.monitor.blocks import Header
 from tracer.monitor.runner import run_pass
-from tracer.monitor.sinks import Backoff, JsonlSink, WebhookFormat, WebhookSink
+from tracer.monitor.sinks import (
+    PAUSE_AFTER_POSTS_ENV,
+    PAUSED_MARKER,
+    Backoff,
+    JsonlSink,
+    WebhookFormat,
+    WebhookSink,
+)
 from tracer.monitor.state import MonitorState
 from tracer.testbed.anvil import free_loopback_port
 
@@ -234,3 +244,39 @@ async def test_a_failing_webhook_keeps_its_secret_out_of_logs_errors_and_state(
     assert secret not in dump
     assert caplog.records and secret not in caplog.text
     assert secret not in repr(result)
+
+
+async def test_sigkill_after_a_post_was_accepted_sends_it_again_with_the_same_id(
+    live: Live, receiver: Receiver
+) -> None:
+    """Killed after the receiver took the second alert and before the state recorded it:
+    the re-run sends that one again (same id, same Idempotency-Key) and then the rest; the
+    JSONL file, exactly once, holds each alert once."""
+    hashes = await three_outflows(live)
+    args = command(live, "--once", "--confirmations", "2", "--webhook", receiver.url)
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, PAUSE_AFTER_POSTS_ENV: "2"},
+    )
+    assert process.stderr is not None
+    try:
+        line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+        assert line.decode().strip() == PAUSED_MARKER
+    finally:
+        process.kill()
+        await process.wait()
+    first = [(body["id"], key) for body, key in receiver.requests]
+    assert len(first) == 2
+    rerun = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(rerun.communicate(), timeout=60)
+    assert rerun.returncode == 10, errors.decode()
+    ids = [line["id"] for line in live.lines()]
+    assert sorted(line["transaction_hash"] for line in live.lines()) == sorted(hashes)
+    assert len(set(ids)) == 3
+    received = [(body["id"], key) for body, key in receiver.requests]
+    assert received == [*first, (ids[1], ids[1]), (ids[2], ids[2])]
+    assert first == [(ids[0], ids[0]), (ids[1], ids[1])]

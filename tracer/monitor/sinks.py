@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # and before they are recorded as delivered, the process stops still so a test can SIGKILL
 # it at exactly the worst moment. Never set it in production.
 PAUSE_AFTER_LINES_ENV: Final = "TRACER_MONITOR_TEST_PAUSE_AFTER_LINES"
+# Test-only hook, the same for webhooks: after this many POSTs were accepted, before the
+# state records the last one as delivered.
+PAUSE_AFTER_POSTS_ENV: Final = "TRACER_MONITOR_TEST_PAUSE_AFTER_POSTS"
 PAUSED_MARKER: Final = "tracer-monitor-test: paused"
 _RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 _TAIL_CHUNK: Final = 64 * 1024
@@ -227,6 +230,7 @@ class WebhookSink:
             return WebhookOutcome(0, failed=False)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         delivered = 0
+        posted = 0
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for item in pending:
                 error = await self._post(session, item)
@@ -234,6 +238,8 @@ class WebhookSink:
                     state.failed(self.name, item.seq, error)
                     log.warning("webhook %s: %s; kept for the next pass", self.shown, error)
                     return WebhookOutcome(delivered, failed=True, error=error)
+                posted += 1
+                test_pause(PAUSE_AFTER_POSTS_ENV, posted)
                 state.delivered(self.name, [item.seq])
                 delivered += 1
         return WebhookOutcome(delivered, failed=False)
