@@ -82,6 +82,24 @@ class Live:
         tx = {"from": sender, "to": to, "value": hex(value), **extra}
         return str(self.chain.request("eth_sendTransaction", [tx]))
 
+    def sign(self, sender: str, to: str, value: int) -> str:
+        """A raw signed transfer (not sent), to send again after a revert."""
+        nonce = self.chain.request("eth_getTransactionCount", [sender, "pending"])
+        tx = {
+            "from": sender,
+            "to": to,
+            "value": hex(value),
+            "nonce": nonce,
+            "gas": hex(21_000),
+            "maxFeePerGas": hex(10**11),
+            "maxPriorityFeePerGas": hex(10**9),
+            "chainId": hex(self.chain.chain_id()),
+        }
+        return str(self.chain.request("eth_signTransaction", [tx]))
+
+    def send_raw(self, raw: str) -> str:
+        return str(self.chain.request("eth_sendRawTransaction", [raw]))
+
     def confirm(self, tx_hash: str, depth: int) -> int:
         """Wait until ``tx_hash`` is mined and ``depth`` blocks deep; its block number."""
         block = self.chain.wait_for_receipt(tx_hash).block_number

@@ -244,5 +244,12 @@ def test_every_monitor_option_is_in_the_readme() -> None:
     section = readme[readme.index("## `tracer monitor`") :]
     missing = [name for name in options if f"`{name}" not in section]
     assert not missing, f"undocumented tracer monitor options: {missing}"
-    for key in ("Exit codes", "retracted", "reached_exchange", "Idempotency-Key", "cron"):
+    for key in (
+        "Exit codes",
+        "retracted",
+        "reinstates",
+        "reached_exchange",
+        "Idempotency-Key",
+        "cron",
+    ):
         assert key in section, key

@@ -112,10 +112,9 @@ async def test_a_reorg_below_the_cursor_retracts_the_orphaned_alert(live: Live) 
     assert lines[2]["retracts"] == before.alerts[0]["id"]
     assert len({line["id"] for line in lines}) == 3
     with sqlite3.connect(live.state) as db:
-        states = dict(
-            db.execute("SELECT transaction_hash, state FROM alerts WHERE state != 'live'")
-        )
-    assert states == {orphan: "retracted"}
+        states = dict(db.execute("SELECT id, state FROM alerts WHERE state != 'live'"))
+    # The withdrawn alert, and the notice withdrawing it (never orphaned by a later reorg).
+    assert states == {lines[0]["id"]: "retracted", lines[2]["id"]: "notice"}
 
 
 async def test_funds_moved_on_by_a_traced_address_reach_the_exchange(live: Live) -> None:
@@ -185,3 +184,155 @@ async def test_a_deposit_address_learned_on_one_pass_alerts_at_once_on_the_next(
 
 def ids_of(alerts: list[dict[str, object]]) -> list[tuple[object, object]]:
     return [(a["kind"], a["transaction_hash"]) for a in alerts]
+
+
+async def test_a_retracted_alert_whose_transaction_is_mined_again_is_raised_again(
+    live: Live,
+) -> None:
+    """The orphaned transfer is retracted while no block holds it; the same signed
+    transaction sent again after the revert alerts again, under a new id that names the
+    retracted one in ``reinstates`` (a receiver de-duplicating on ids must not drop it)."""
+    watchlist = live.watchlist()
+    options = live.options(confirmations=0)
+    await run_pass(watchlist, options)
+    snapshot = live.chain.snapshot()
+    raw = live.sign(live.seed, live.stranger, ETH)
+    tx_hash = live.send_raw(raw)
+    block = live.confirm(tx_hash, 1)
+    before = await run_pass(watchlist, options)
+    assert ids_of(before.alerts) == [("outflow", tx_hash)]
+    original = before.alerts[0]
+
+    live.chain.revert(snapshot)
+    live.wait_for_block(block + 2)  # the new chain is past the orphaned block
+    assert live.chain.request("eth_getTransactionReceipt", [tx_hash]) is None
+    gone = await run_pass(watchlist, options)
+    assert (gone.reorgs, gone.retracted, gone.alerts) == (1, 1, [])
+
+    assert live.send_raw(raw) == tx_hash
+    again = live.confirm(tx_hash, 1)
+    back = await run_pass(watchlist, options)
+    assert ids_of(back.alerts) == [("outflow", tx_hash)]
+    reinstated = back.alerts[0]
+    assert reinstated["reinstates"] == original["id"]
+    assert reinstated["id"] != original["id"]
+    assert reinstated["block_number"] == again
+    assert {k: v for k, v in reinstated.items() if k not in ("id", "reinstates")} == {
+        **{k: v for k, v in original.items() if k != "id"},
+        "block_number": again,
+        "block_hash": reinstated["block_hash"],
+        "block_time": reinstated["block_time"],
+    }
+    lines = live.lines()
+    assert [(line["kind"], line.get("retracts"), line.get("reinstates")) for line in lines] == [
+        ("outflow", None, None),
+        ("retracted", original["id"], None),
+        ("outflow", None, original["id"]),
+    ]
+    assert len({line["id"] for line in lines}) == 3
+    live.wait_for_block(again + 3)
+    assert (await run_pass(watchlist, options)).alerts == []
+    assert len(live.lines()) == 3
+
+
+async def test_an_orphaned_transaction_mined_again_before_the_pass_alerts_once(
+    live: Live,
+) -> None:
+    """Re-included in the replacing chain before the monitor saw the reorg: the alert
+    stands as raised (same id), nothing is retracted or repeated."""
+    watchlist = live.watchlist()
+    options = live.options(confirmations=0)
+    await run_pass(watchlist, options)
+    snapshot = live.chain.snapshot()
+    raw = live.sign(live.seed, live.stranger, ETH)
+    tx_hash = live.send_raw(raw)
+    block = live.confirm(tx_hash, 1)
+    before = await run_pass(watchlist, options)
+    assert ids_of(before.alerts) == [("outflow", tx_hash)]
+    live.chain.revert(snapshot)
+    live.send_raw(raw)
+    live.confirm(tx_hash, 1)
+    live.wait_for_block(block + 2)
+    after = await run_pass(watchlist, options)
+    assert (after.reorgs, after.retracted, after.alerts) == (1, 0, [])
+    assert live.lines() == before.alerts
+    with sqlite3.connect(live.state) as db:
+        assert db.execute("SELECT state FROM alerts").fetchall() == [("live",)]
+
+
+async def test_a_deposit_whose_sweep_comes_on_a_later_pass_alerts_at_the_sweep(
+    live: Live,
+) -> None:
+    """The deposit is matched on one pass, the sweep that shows its recipient to be an
+    exchange deposit address on the next: the deposit transaction then raises
+    ``reached_exchange_deposit`` (at its own block), besides the sweep's ``reached_exchange``."""
+    watchlist = live.watchlist()
+    await run_pass(watchlist, live.options())
+    deposit = live.send(live.seed, live.hop, 3 * ETH)
+    deposit_block = live.confirm(deposit, 2)
+    one = await run_pass(watchlist, live.options())
+    assert ids_of(one.alerts) == [("outflow", deposit)]
+    sweep = live.send(live.hop, live.exchange, 3 * ETH)
+    live.confirm(sweep, 2)
+    two = await run_pass(watchlist, live.options())
+    assert ids_of(two.alerts) == [
+        ("reached_exchange_deposit", deposit),
+        ("reached_exchange", sweep),
+    ]
+    found = two.alerts[0]
+    assert (found["block_number"], found["subject"], found["hops"], found["amount"]) == (
+        deposit_block,
+        live.seed,
+        1,
+        "3",
+    )
+    assert found["block_hash"] == live.chain.block(deposit_block)["hash"]
+    [label] = found["counterparty"]["labels"]
+    assert (label["name"], label["category"]) == (
+        "Exchange X: deposit address (by behaviour)",
+        "exchange_deposit",
+    )
+    assert found == {
+        **one.alerts[0],
+        "id": found["id"],
+        "kind": "reached_exchange_deposit",
+        "rules": ["offramps"],
+        "hops": 1,
+        "counterparty": found["counterparty"],
+    }
+    # The same ids as when deposit and sweep fall in one window (see the test above).
+    live.wait_for_block(live.chain.block_number() + 2)
+    assert (await run_pass(watchlist, live.options())).alerts == []
+    assert [line["id"] for line in live.lines()] == [a["id"] for a in one.alerts + two.alerts]
+
+
+async def test_a_reorg_that_takes_the_sweep_away_withdraws_the_deposit_alert(
+    live: Live,
+) -> None:
+    """The deposit stays on the chain, its sweep does not: the address is no deposit
+    address any more (as far as the chain shows), so the alert that said so is retracted
+    and a new deposit into it is only an outflow."""
+    watchlist = live.watchlist()
+    options = live.options(confirmations=0)
+    await run_pass(watchlist, options)
+    deposit = live.send(live.seed, live.hop, 3 * ETH)
+    live.confirm(deposit, 0)
+    snapshot = live.chain.snapshot()
+    sweep = live.send(live.hop, live.exchange, 3 * ETH)
+    sweep_block = live.confirm(sweep, 1)
+    one = await run_pass(watchlist, options)
+    assert ids_of(one.alerts) == [
+        ("outflow", deposit),
+        ("reached_exchange_deposit", deposit),
+        ("reached_exchange", sweep),
+    ]
+    live.chain.revert(snapshot)
+    later = live.send(live.seed, live.hop, ETH)
+    live.confirm(later, 1)
+    live.wait_for_block(sweep_block + 2)
+    two = await run_pass(watchlist, options)
+    assert two.reorgs == 1
+    assert ids_of(two.alerts) == [("outflow", later)]
+    assert two.retracted == 2
+    retracted = [line["retracts"] for line in live.lines() if line["kind"] == "retracted"]
+    assert sorted(retracted) == sorted(a["id"] for a in one.alerts[1:])

@@ -213,6 +213,72 @@ def test_a_deposit_address_is_recognised_by_its_sweep_in_the_same_window(
     assert 0.8 <= label.confidence <= 0.99
 
 
+def test_a_deposit_address_whose_sweep_comes_in_a_later_window(tmp_path: Path) -> None:
+    """Window one: traced deposits into HOP1 and HOP2, and HOP2 pays a stranger (so HOP2
+    is no deposit address; the stranger may be). Window two, as a later pass sees it (a
+    fresh matcher and the candidate rows the state kept): HOP1's sweep, and the stranger
+    paying someone else; the deposits of window one into HOP1 alert."""
+    rules = "rules:\n  - {name: off, kinds: [reached], within_hops: 3}\n"
+    one = Matcher(watchlist(tmp_path, rules), labels(), 1, "ETH")
+    seeds = [Tracking(SEED, SEED, 0, 0), Tracking(OTHER_SEED, OTHER_SEED, 0, 0)]
+    first = [
+        row(1, 10, SEED, HOP1, 3 * ETH),
+        row(2, 10, OTHER_SEED, HOP1, ETH),  # another seed's traced deposit into HOP1
+        row(3, 11, SEED, HOP2, ETH),
+        row(4, 11, HOP2, STRANGER, ETH // 2),
+    ]
+    window = one.evaluate(transfers_from_rows(first), {10: tx(100), 11: tx(101)}, seeds)
+    assert window.alerts == () and window.learned == () and window.dropped == ()
+    assert {(c.address, c.seed, c.hop, c.block_hash) for c in window.candidates} == {
+        (HOP1, None, None, None),  # its transfers, for the heuristic's replay
+        (HOP1, SEED, 0, tx(100)),  # the traced deposits, for the alert
+        (HOP1, OTHER_SEED, 0, tx(100)),
+        (STRANGER, None, None, None),
+        (STRANGER, SEED, 1, tx(101)),  # paid by HOP2 at hop 1
+    }
+    tracked = [*seeds, *window.discovered]
+    two = Matcher(watchlist(tmp_path, rules), labels(), 1, "ETH")
+    sweep = [row(5, 12, HOP1, EXCHANGE, 4 * ETH), row(6, 12, STRANGER, HOP3, ETH // 2)]
+    later = two.evaluate(
+        transfers_from_rows(sweep), {12: tx(102)}, tracked, window.candidates, now=first_time(13)
+    )
+    shown = [
+        (a.kind, a.seed, a.transaction_hash, a.block_hash, a.hops, a.amount) for a in later.alerts
+    ]
+    assert shown == [
+        ("reached_exchange_deposit", SEED, tx(1), tx(100), 1, "3"),
+        ("reached_exchange_deposit", OTHER_SEED, tx(2), tx(100), 1, "1"),
+        ("reached_exchange", SEED, tx(5), tx(102), 2, "4"),
+        ("reached_exchange", OTHER_SEED, tx(5), tx(102), 2, "4"),
+    ]  # fmt: skip
+    assert [label.address for label in later.learned] == [HOP1]
+    # HOP1 stays kept (a reorg may undo the sweep) but takes no new rows; the stranger paid
+    # someone who is not an exchange: forgotten (HOP3, paid by it at hop 2, is the new one).
+    assert {c.address for c in later.candidates} == {HOP3}
+    assert later.dropped == (STRANGER,)
+    # A day after their first traced deposit, no sweep can show any more: forgotten.
+    kept = Matcher(watchlist(tmp_path, rules), labels(), 1, "ETH")
+    assert kept.evaluate(
+        transfers_from_rows([]), {}, tracked, window.candidates, now=first_time(11) + 86_400
+    ).dropped == (HOP1,)
+    expired = Matcher(watchlist(tmp_path, rules), labels(), 1, "ETH").evaluate(
+        transfers_from_rows([]), {}, tracked, window.candidates, now=first_time(11) + 86_401
+    )
+    assert (expired.alerts, expired.candidates, expired.dropped) == ((), (), (STRANGER, HOP1))
+
+
+def test_no_candidate_is_kept_when_no_rule_would_alert_on_a_deposit(tmp_path: Path) -> None:
+    rules = "rules:\n  - {name: off, kinds: [reached], within_hops: 3, reach: [mixer]}\n"
+    matcher = Matcher(watchlist(tmp_path, rules), labels(), 1, "ETH")
+    seeds = [Tracking(SEED, SEED, 0, 0)]
+    window = matcher.evaluate(transfers_from_rows([row(1, 10, SEED, HOP1, ETH)]), {}, seeds)
+    assert window.candidates == ()
+
+
+def first_time(block: int) -> int:
+    return int(row(0, block, SEED, SEED, 0)["block_time"])
+
+
 def test_failed_and_zero_value_transfers_never_alert(tmp_path: Path) -> None:
     rows = [
         row(1, 10, SEED, EXCHANGE, ETH, succeeded=False),

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,12 +15,21 @@ import pytest
 from aiohttp import web
 
 from tests.monitor.conftest import ETH, Live
+from tests.monitor.test_cli import command
 from tracer.errors import InputError
 from tracer.monitor.alerts import Alert, Counterparty, summary
 from tracer.monitor.blocks import Header
 from tracer.monitor.runner import run_pass
-from tracer.monitor.sinks import Backoff, JsonlSink, WebhookFormat, WebhookSink
+from tracer.monitor.sinks import (
+    PAUSE_AFTER_POSTS_ENV,
+    PAUSED_MARKER,
+    Backoff,
+    JsonlSink,
+    WebhookFormat,
+    WebhookSink,
+)
 from tracer.monitor.state import MonitorState
+from tracer.testbed.anvil import free_loopback_port
 
 FAST = Backoff(attempts=3, base_delay=0.01, max_delay=0.05)
 
@@ -59,7 +71,7 @@ def test_jsonl_reconcile_after_a_crash_between_write_and_record(tmp_path: Path) 
     with MonitorState(tmp_path / "state.sqlite") as state:
         state.start(1, header(0))
         raised = state.commit_window(1, [header(1)], alerts, [], sinks=[sink.name])
-        assert raised == alerts
+        assert raised == [a.to_json() for a in alerts]
         # The crash: two lines made it to disk, the third only half, none was recorded.
         lines = [json.dumps(a.to_json(), separators=(",", ":"), sort_keys=True) for a in alerts]
         sink.path.write_text(lines[0] + "\n" + lines[1] + "\n" + lines[2][:25])
@@ -177,6 +189,16 @@ async def test_slack_format(receiver: Receiver, tmp_path: Path) -> None:
     ]
 
 
+def test_retractions_and_reinstatements_say_so_in_one_line() -> None:
+    withdrawn = {**alert(3).to_json(), "kind": "retracted", "retracts": "tm1_a"}
+    again = {**alert(3).to_json(), "reinstates": "tm1_a"}
+    tail = "in 0x" + f"{3:064x}" + " (block 3)"
+    assert summary(withdrawn).startswith("[retracted] Theft: 1 ETH to 0x")
+    assert summary(withdrawn).endswith(tail + "; withdraws alert tm1_a: a reorg undid it")
+    assert summary(again).startswith("[outflow] Theft: 1 ETH to 0x")
+    assert summary(again).endswith(tail + "; mined again after alert tm1_a was withdrawn")
+
+
 def test_untrusted_label_text_cannot_inject_markup_or_terminal_escapes() -> None:
     hostile = alert(3).to_json()
     hostile["counterparty"]["labels"] = [{"name": "<!channel> & <https://evil|Binance>\x1b[2J"}]
@@ -186,8 +208,75 @@ def test_untrusted_label_text_cannot_inject_markup_or_terminal_escapes() -> None
     assert "\x1b" not in summary(hostile)
 
 
-def test_a_webhook_url_with_a_secret_is_never_shown(tmp_path: Path) -> None:
-    secret = "https://hooks.example.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX1234"
-    sink = WebhookSink(secret)
-    assert "XXXXXXXXXXXXXXXXXXXXXXXX1234" not in sink.shown
-    assert "XXXXXXXXXXXXXXXXXXXXXXXX1234" not in sink.name
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("https://hooks.example.com/services/T0000/B0000/XXXXXXXXXXXXXXXXXXXXXXXX1234", "1234"),
+        ("https://hooks.example.com/services/T0A1B2C3/B0A1B2C3/abcdEFGHijklMNOPqrstUVWX", "UVWX"),
+        ("http://127.0.0.1:8080/hook/s3cr3t", "s3cr3t"),
+        ("https://alerts.example.com/x?token=s3cr3t", "s3cr3t"),
+        ("https://bot:s3cr3t@alerts.example.com/", "s3cr3t"),
+    ],
+)
+def test_a_webhook_url_with_a_secret_is_never_shown(url: str, secret: str) -> None:
+    sink = WebhookSink(url)
+    assert secret not in sink.shown
+    assert secret not in sink.name
+    assert sink.shown.split("/")[2] in url  # where it goes is still shown
+    with pytest.raises(InputError) as refused:
+        WebhookSink("ftp" + url.removeprefix("https").removeprefix("http"))
+    assert secret not in str(refused.value)
+
+
+async def test_a_failing_webhook_keeps_its_secret_out_of_logs_errors_and_state(
+    live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    await three_outflows(live)
+    port = free_loopback_port()  # nobody listens there
+    secret = "abcdEFGHijklMNOPqrstUVWX"
+    webhook = WebhookSink(f"http://127.0.0.1:{port}/services/T0/B0/{secret}", backoff=FAST)
+    result = await run_pass(live.watchlist(), live.options(webhook=webhook))
+    assert result.delivery_failed
+    with sqlite3.connect(live.state) as db:
+        dump = "\n".join(db.iterdump())
+        [error] = db.execute("SELECT DISTINCT last_error FROM deliveries WHERE attempts > 0")
+    assert error[0].startswith("ClientConnectorError (webhook at http://127.0.0.1:")
+    assert secret not in dump
+    assert caplog.records and secret not in caplog.text
+    assert secret not in repr(result)
+
+
+async def test_sigkill_after_a_post_was_accepted_sends_it_again_with_the_same_id(
+    live: Live, receiver: Receiver
+) -> None:
+    """Killed after the receiver took the second alert and before the state recorded it:
+    the re-run sends that one again (same id, same Idempotency-Key) and then the rest; the
+    JSONL file, exactly once, holds each alert once."""
+    hashes = await three_outflows(live)
+    args = command(live, "--once", "--confirmations", "2", "--webhook", receiver.url)
+    process = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, PAUSE_AFTER_POSTS_ENV: "2"},
+    )
+    assert process.stderr is not None
+    try:
+        line = await asyncio.wait_for(process.stderr.readline(), timeout=60)
+        assert line.decode().strip() == PAUSED_MARKER
+    finally:
+        process.kill()
+        await process.wait()
+    first = [(body["id"], key) for body, key in receiver.requests]
+    assert len(first) == 2
+    rerun = await asyncio.create_subprocess_exec(
+        *args, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE
+    )
+    _, errors = await asyncio.wait_for(rerun.communicate(), timeout=60)
+    assert rerun.returncode == 10, errors.decode()
+    ids = [line["id"] for line in live.lines()]
+    assert sorted(line["transaction_hash"] for line in live.lines()) == sorted(hashes)
+    assert len(set(ids)) == 3
+    received = [(body["id"], key) for body, key in receiver.requests]
+    assert received == [*first, (ids[1], ids[1]), (ids[2], ids[2])]
+    assert first == [(ids[0], ids[0]), (ids[1], ids[1])]

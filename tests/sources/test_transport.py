@@ -64,6 +64,13 @@ def test_redact_url_hides_path_keys_query_values_and_userinfo() -> None:
     assert redact_url("http://user:hunter2@127.0.0.1:8545/") == "http://***@127.0.0.1:8545/"
     assert redact_url("http://127.0.0.1:8545") == "http://127.0.0.1:8545"
     assert redact_url("not a url") == "<relative URL>"
+    # Keys made only of letters, or short mixed ones, are keys too; route words stay readable.
+    assert redact_url("https://x.quiknode.pro/abcdefghijklmnopqrstuvwxyz/") == (
+        "https://x.quiknode.pro/***/"
+    )
+    assert redact_url("https://rpc.example/api/k3y9ab/mainnet") == (
+        "https://rpc.example/api/***/mainnet"
+    )
 
 
 def test_parse_retry_after_accepts_seconds_and_http_dates() -> None:

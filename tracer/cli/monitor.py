@@ -155,8 +155,8 @@ def monitor(
     twice, and a delivery that failed is retried on the next pass.
 
     Exit codes of --once: 0 nothing new, 10 alerts raised or delivered, 11 a delivery still
-    pending,
-    2 bad input, 3 the node failed (the state is left as it was).
+    pending (retried on the next pass), 2 bad input, 3 the node failed (the state is left as
+    it was). --interval exits 0 after SIGTERM/SIGINT, 2 on bad input.
     """
     if once == (interval is not None):
         raise InputError("give exactly one of --once (one pass) and --interval SECONDS")

@@ -140,8 +140,13 @@ def _summary(alert: dict[str, Any]) -> str:
     names = [label.get("name") for label in counterparty.get("labels") or []]
     shown = f"{counterparty.get('address')}" + (f" ({names[0]})" if names else "")
     seed = alert.get("seed_label") or alert.get("seed")
-    return (
+    line = (
         f"[{alert.get('kind')}] {seed}: {amount} {alert.get('asset')} "
         f"{'to' if alert.get('direction') == 'out' else 'from'} {shown} "
         f"in {alert.get('transaction_hash')} (block {alert.get('block_number')})"
     )
+    if alert.get("retracts"):
+        line += f"; withdraws alert {alert['retracts']}: a reorg undid it"
+    if alert.get("reinstates"):
+        line += f"; mined again after alert {alert['reinstates']} was withdrawn"
+    return line

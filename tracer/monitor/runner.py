@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import signal
 import time
@@ -23,12 +22,12 @@ from typing import Any, Final
 
 from tracer.chains import chain_by_id
 from tracer.errors import InputError, SourceError
+from tracer.labels.model import Label
 from tracer.labels.store import LabelStore
-from tracer.monitor.alerts import ID_PREFIX
 from tracer.monitor.blocks import BlockReader, ChainMovedError
 from tracer.monitor.rules import Matcher, Tracking, learned_deposit_label, seed_trackings
 from tracer.monitor.sinks import JsonlSink, WebhookSink, test_pause
-from tracer.monitor.state import MonitorState, Orphan
+from tracer.monitor.state import MonitorState
 from tracer.monitor.watchlist import Watchlist
 from tracer.sources.cache import ResponseCache
 from tracer.sources.rpcclient import JsonRpcClient, RpcCall
@@ -106,16 +105,12 @@ class _Pass:
         self.chain_id = chain_id
         self.result = result
         known = chain_by_id(chain_id)
-        learned = [
-            learned_deposit_label(address, entity, confidence, chain_id)
-            for address, entity, confidence in state.learned(chain_id)
-        ]
         self.matcher = Matcher(
             watchlist,
             options.labels,
             chain_id,
             known.native_symbol if known else "ETH",
-            learned=learned,
+            learned=self._learned(),
         )
         self.jsonl = JsonlSink(options.alerts_path) if options.alerts_path else None
         self.sinks: list[str] = [
@@ -123,6 +118,12 @@ class _Pass:
         ]
         self.windows = 0
         self.webhook_down = False
+
+    def _learned(self) -> list[Label]:
+        return [
+            learned_deposit_label(address, entity, confidence, self.chain_id)
+            for address, entity, confidence in self.state.learned(self.chain_id)
+        ]
 
     async def deliver(self) -> None:
         if self.jsonl is not None:
@@ -178,6 +179,8 @@ class _Pass:
                 ancestor + 1,
             )
         orphaned = self.state.rewind(self.chain_id, ancestor)
+        # Deposit addresses learned from the replaced blocks are forgotten with them.
+        self.matcher.learned = {label.address: label for label in self._learned()}
         self.result.reorgs += 1
         log.warning(
             "reorg: blocks after %d were replaced; %d alert(s) wait to be re-raised or retracted",
@@ -208,7 +211,13 @@ class _Pass:
                 tracked = self._tracked()
                 continue
             hashes = {header.number: header.hash for header in window.headers}
-            evaluation = self.matcher.evaluate(window.transfers, hashes, tracked)
+            evaluation = self.matcher.evaluate(
+                window.transfers,
+                hashes,
+                tracked,
+                self.state.candidates(self.chain_id),
+                now=window.headers[-1].timestamp,
+            )
             raised = self.state.commit_window(
                 self.chain_id,
                 window.headers,
@@ -216,9 +225,11 @@ class _Pass:
                 evaluation.discovered,
                 sinks=self.sinks,
                 learned=evaluation.learned,
+                candidates=evaluation.candidates,
+                dropped=evaluation.dropped,
             )
             tracked = self._tracked()
-            self.result.alerts += [alert.to_json() for alert in raised]
+            self.result.alerts += raised
             if self.result.scanned_from is None:
                 self.result.scanned_from = start
             self.result.scanned_to = end
@@ -245,14 +256,8 @@ class _Pass:
             mined_at = _block_of(receipt)
             if mined_at is not None and mined_at > cursor:
                 continue  # mined again in a block not confirmed yet: re-raised when it is
-            self.state.retract(self.chain_id, orphan, retraction(orphan), self.sinks)
+            self.state.retract(self.chain_id, orphan, self.sinks)
             self.result.retracted += 1
-
-
-def retraction(orphan: Orphan) -> dict[str, Any]:
-    """The alert that withdraws ``orphan``: its transaction left the chain in a reorg."""
-    digest = hashlib.sha256(f"{orphan.id}|retracted".encode()).hexdigest()[:32]
-    return {**orphan.payload, "id": ID_PREFIX + digest, "kind": "retracted", "retracts": orphan.id}
 
 
 def _block_of(receipt: Any) -> int | None:

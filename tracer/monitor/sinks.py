@@ -13,8 +13,9 @@ cuts off a half-written last line. So a line is never written twice and never lo
 in the body and in an ``Idempotency-Key`` header; retryable failures are retried with
 exponential back-off, and a delivery that still fails stays pending for the next pass. A
 crash after the receiver accepted but before the state recorded it sends it again: receivers
-de-duplicate by id. The URL may hold a secret (Slack's does): it is shown redacted and the
-sink's name in the state is a hash of it.
+de-duplicate by id. The URL may hold a secret (Slack's, Discord's and Teams' tokens are path
+segments; others use the query or userinfo): only its scheme, host and port are ever shown,
+and the sink's name in the state is a hash of it.
 """
 
 from __future__ import annotations
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import Any, Final
 
 import aiohttp
+from yarl import URL
 
 from tracer.errors import InputError
 from tracer.monitor.alerts import summary
 from tracer.monitor.state import MonitorState, Pending
-from tracer.sources.transport import parse_retry_after, redact_url
+from tracer.sources.transport import parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,9 @@ log = logging.getLogger(__name__)
 # and before they are recorded as delivered, the process stops still so a test can SIGKILL
 # it at exactly the worst moment. Never set it in production.
 PAUSE_AFTER_LINES_ENV: Final = "TRACER_MONITOR_TEST_PAUSE_AFTER_LINES"
+# Test-only hook, the same for webhooks: after this many POSTs were accepted, before the
+# state records the last one as delivered.
+PAUSE_AFTER_POSTS_ENV: Final = "TRACER_MONITOR_TEST_PAUSE_AFTER_POSTS"
 PAUSED_MARKER: Final = "tracer-monitor-test: paused"
 _RETRYABLE_STATUSES: Final = frozenset({408, 425, 429, 500, 502, 503, 504})
 _TAIL_CHUNK: Final = 64 * 1024
@@ -149,6 +154,21 @@ def _line_id(line: bytes) -> str | None:
     return identity if isinstance(identity, str) else None
 
 
+def shown_webhook(url: str) -> str:
+    """Where a webhook goes, without anything that may be its secret: no userinfo, path or
+    query (a generic redaction that keeps "word-like" path segments would show a Slack token
+    made of letters only)."""
+    try:
+        parsed = URL(url)
+    except (ValueError, TypeError):
+        return "<unparseable URL>"
+    if not parsed.is_absolute() or not parsed.raw_host:
+        return "<not an absolute URL>"
+    port = "" if parsed.explicit_port is None else f":{parsed.explicit_port}"
+    hidden = parsed.raw_path not in ("", "/") or parsed.query_string or parsed.user
+    return f"{parsed.scheme}://{parsed.raw_host}{port}" + ("/***" if hidden else "")
+
+
 class WebhookFormat(StrEnum):
     JSON = "json"  # the alert object as is
     SLACK = "slack"  # {"text": ...} for a Slack (or Mattermost, Discord /slack) webhook
@@ -184,10 +204,10 @@ class WebhookSink:
         backoff: Backoff | None = None,
         timeout: float = 15.0,
     ) -> None:
+        self.shown = shown_webhook(url)
         if not url.startswith(("http://", "https://")):
-            raise InputError(f"--webhook must be an http(s) URL, not {redact_url(url)}")
+            raise InputError(f"--webhook must be an http(s) URL, not {self.shown}")
         self.url = url
-        self.shown = redact_url(url)
         self.fmt = fmt
         self.backoff = backoff or Backoff()
         self.timeout = timeout
@@ -210,6 +230,7 @@ class WebhookSink:
             return WebhookOutcome(0, failed=False)
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         delivered = 0
+        posted = 0
         async with aiohttp.ClientSession(timeout=timeout) as session:
             for item in pending:
                 error = await self._post(session, item)
@@ -217,6 +238,8 @@ class WebhookSink:
                     state.failed(self.name, item.seq, error)
                     log.warning("webhook %s: %s; kept for the next pass", self.shown, error)
                     return WebhookOutcome(delivered, failed=True, error=error)
+                posted += 1
+                test_pause(PAUSE_AFTER_POSTS_ENV, posted)
                 state.delivered(self.name, [item.seq])
                 delivered += 1
         return WebhookOutcome(delivered, failed=False)

@@ -6,7 +6,9 @@ Tables:
 ``blocks``      hashes of recently scanned blocks, to notice a reorg below the cursor;
 ``tracked``     addresses holding traced value (seed, hop, since which block);
 ``learned``     exchange deposit addresses recognised by behaviour (entity, confidence);
-``alerts``      every alert raised, by its stable id (``state`` live, orphaned or retracted);
+``candidates``  transfers of unlabelled recipients of traced value whose sweep may still come;
+``alerts``      every alert raised, by its stable id (``state`` live, orphaned or retracted),
+                and the notices that withdraw or reinstate one (``state`` notice);
 ``deliveries``  pending deliveries, one row per alert and sink, deleted once delivered.
 
 A window's alerts, its deliveries, its tracked addresses, its block hashes and the cursor
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import sqlite3
 import time
@@ -27,12 +30,13 @@ from pathlib import Path
 from typing import IO, Any, Final
 
 from tracer.errors import InputError
-from tracer.labels.model import Label
-from tracer.monitor.alerts import Alert
+from tracer.labels.model import Category, Label
+from tracer.monitor.alerts import ID_PREFIX, Alert
 from tracer.monitor.blocks import Header
-from tracer.monitor.rules import Tracking
+from tracer.monitor.rules import LEARNED_SOURCE, CandidateRow, Tracking
+from tracer.monitor.watchlist import REACH_KINDS
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 # Block hashes kept below the cursor: a reorg deeper than this is reported, not repaired.
 KEEP_BLOCKS: Final = 512
 
@@ -49,12 +53,17 @@ CREATE TABLE IF NOT EXISTS tracked (
 CREATE TABLE IF NOT EXISTS alerts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
     chain_id INTEGER NOT NULL, block_number INTEGER NOT NULL, transaction_hash TEXT NOT NULL,
-    state TEXT NOT NULL, raised_at REAL NOT NULL, payload TEXT NOT NULL);
+    state TEXT NOT NULL, raised_at REAL NOT NULL, payload TEXT NOT NULL,
+    retractions INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS alerts_block ON alerts (chain_id, block_number);
 CREATE TABLE IF NOT EXISTS learned (
     chain_id INTEGER NOT NULL, address TEXT NOT NULL, entity TEXT NOT NULL,
     confidence REAL NOT NULL, block INTEGER NOT NULL,
     PRIMARY KEY (chain_id, address));
+CREATE TABLE IF NOT EXISTS candidates (
+    chain_id INTEGER NOT NULL, address TEXT NOT NULL, block_number INTEGER NOT NULL,
+    seed TEXT, hop INTEGER, block_hash TEXT, row TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS candidates_address ON candidates (chain_id, address);
 CREATE TABLE IF NOT EXISTS deliveries (
     alert_seq INTEGER NOT NULL REFERENCES alerts (seq), sink TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
@@ -64,6 +73,9 @@ CREATE TABLE IF NOT EXISTS deliveries (
 LIVE: Final = "live"
 ORPHANED: Final = "orphaned"  # its block left the chain; re-raised or retracted next
 RETRACTED: Final = "retracted"
+DEPOSIT_KIND: Final = REACH_KINDS[Category.EXCHANGE_DEPOSIT]
+# A retraction or a reinstatement: delivered like an alert, never orphaned or re-raised.
+NOTICE: Final = "notice"
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,14 @@ class Orphan:
     transaction_hash: str
     block_number: int
     payload: dict[str, Any]
+
+
+def notice_id(alert: str, what: str, count: int) -> str:
+    """The id of the ``count``-th retraction (or of the reinstatement after it) of
+    ``alert``: stable across re-runs, distinct across repeated reorgs."""
+    suffix = "" if count == 1 else f"|{count}"
+    digest = hashlib.sha256(f"{alert}|{what}{suffix}".encode()).hexdigest()[:32]
+    return ID_PREFIX + digest
 
 
 class MonitorState:
@@ -104,11 +124,18 @@ class MonitorState:
             # see the alert again after a reboot.
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=10000")
+            fresh = not self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'meta'"
+            ).fetchone()
             self._db.executescript(_SCHEMA)  # CREATE ... IF NOT EXISTS: idempotent
-            self._db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
+            if fresh:
+                self._db.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+                )
             version = self.meta("schema_version")
+            if version == "1":
+                self._migrate_from_1()
+                version = self.meta("schema_version")
             if version != str(SCHEMA_VERSION):
                 raise InputError(
                     f"{path}: monitor state schema version {version}, expected "
@@ -120,6 +147,24 @@ class MonitorState:
         except BaseException:
             self.close()
             raise
+
+    def _migrate_from_1(self) -> None:
+        """Version 1 kept no retraction count and stored retractions as live alerts (so a
+        later reorg could orphan a retraction itself)."""
+        with self.transaction():
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(alerts)")}
+            if "retractions" not in columns:
+                self._db.execute(
+                    "ALTER TABLE alerts ADD COLUMN retractions INTEGER NOT NULL DEFAULT 0"
+                )
+            self._db.execute(
+                "UPDATE alerts SET state = ? WHERE json_extract(payload, '$.kind') = 'retracted'",
+                (NOTICE,),
+            )
+            self._db.execute("UPDATE alerts SET retractions = 1 WHERE state = ?", (RETRACTED,))
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE name = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     def close(self) -> None:
         with contextlib.suppress(AttributeError, sqlite3.Error):
@@ -177,6 +222,17 @@ class MonitorState:
         ).fetchall()
         return [(str(a), str(e), float(c)) for a, e, c in rows]
 
+    def candidates(self, chain_id: int) -> list[CandidateRow]:
+        rows = self._db.execute(
+            "SELECT address, seed, hop, block_hash, row FROM candidates WHERE chain_id = ? "
+            "ORDER BY rowid",
+            (chain_id,),
+        ).fetchall()
+        return [
+            CandidateRow(str(a), json.loads(r), s, None if h is None else int(h), b)
+            for a, s, h, b, r in rows
+        ]
+
     def alert_count(self) -> int:
         return int(self._db.execute("SELECT count(*) FROM alerts").fetchone()[0])
 
@@ -216,31 +272,47 @@ class MonitorState:
         *,
         sinks: Sequence[str],
         learned: Iterable[Label] = (),
-    ) -> list[Alert]:
-        """Record one scanned window; returns the alerts that are new (not raised before)."""
-        raised: list[Alert] = []
+        candidates: Iterable[CandidateRow] = (),
+        dropped: Iterable[str] = (),
+    ) -> list[dict[str, Any]]:
+        """Record one scanned window; returns what it raised, as the sinks get it: the
+        alerts not raised before, and reinstatements of retracted ones mined again."""
+        raised: list[dict[str, Any]] = []
         last = headers[-1].number
         with self.transaction():
+            self._db.executemany(
+                "INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)",
+                [
+                    (chain_id, label.address, label.entity or label.name, label.confidence, last)
+                    for label in learned
+                ],
+            )
             for alert in alerts:
-                payload = json.dumps(alert.to_json(), separators=(",", ":"), sort_keys=True)
+                record = alert.to_json()
+                block = self._evidence_block(chain_id, alert)
                 row = self._db.execute(
-                    "SELECT seq, state FROM alerts WHERE id = ?", (alert.id,)
+                    "SELECT seq, state, retractions FROM alerts WHERE id = ?", (alert.id,)
                 ).fetchone()
                 if row is not None:
-                    if row[1] == ORPHANED:  # mined again after a reorg: still the same event
+                    seq, state, retractions = int(row[0]), str(row[1]), int(row[2])
+                    if state in (ORPHANED, RETRACTED):  # mined again after a reorg
                         self._db.execute(
                             "UPDATE alerts SET state = ?, block_number = ? WHERE seq = ?",
-                            (LIVE, alert.block_number, row[0]),
+                            (LIVE, block, seq),
                         )
-                    continue
-                seq = self._insert(
-                    alert.id, chain_id, alert.block_number, alert.transaction_hash, payload
-                )
-                self._db.executemany(
-                    "INSERT INTO deliveries (alert_seq, sink) VALUES (?, ?)",
-                    [(seq, sink) for sink in sinks],
-                )
-                raised.append(alert)
+                    if state != RETRACTED:
+                        continue  # an orphan was never withdrawn: the alert sent stands
+                    # The sinks were told it was withdrawn: tell them again, under an id of
+                    # its own (a receiver de-duplicating on ids would drop the old one).
+                    record = {
+                        **record,
+                        "id": notice_id(alert.id, "reinstated", retractions),
+                        "reinstates": alert.id,
+                    }
+                    self._notice(record, chain_id, block, sinks)
+                else:
+                    self._record(record, chain_id, block, LIVE, sinks)
+                raised.append(record)
             for tracking in discovered:
                 self._db.execute(
                     "INSERT INTO tracked VALUES (?, ?, ?, ?, ?) "
@@ -249,10 +321,22 @@ class MonitorState:
                     (chain_id, tracking.address, tracking.seed, tracking.hop, tracking.since_block),
                 )
             self._db.executemany(
-                "INSERT OR IGNORE INTO learned VALUES (?, ?, ?, ?, ?)",
+                "DELETE FROM candidates WHERE chain_id = ? AND address = ?",
+                [(chain_id, address) for address in dropped],
+            )
+            self._db.executemany(
+                "INSERT INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (chain_id, label.address, label.entity or label.name, label.confidence, last)
-                    for label in learned
+                    (
+                        chain_id,
+                        kept.address,
+                        int(kept.row["block_number"]),
+                        kept.seed,
+                        kept.hop,
+                        kept.block_hash,
+                        json.dumps(kept.row, separators=(",", ":")),
+                    )
+                    for kept in candidates
                 ],
             )
             self._db.executemany(
@@ -266,16 +350,57 @@ class MonitorState:
             )
         return raised
 
-    def _insert(
-        self, identity: str, chain_id: int, block: int, transaction_hash: str, payload: str
-    ) -> int:
+    def _evidence_block(self, chain_id: int, alert: Alert) -> int:
+        """The newest block the alert rests on: its own, or, when its counterparty is a
+        deposit address learned from behaviour, the block it was learned in (the sweep). A
+        reorg replacing that block orphans the alert, so it is retracted unless the re-scan
+        raises it again."""
+        learned = any(label.get("source") == LEARNED_SOURCE for label in alert.counterparty.labels)
+        if alert.kind != DEPOSIT_KIND or not learned:
+            return alert.block_number  # an outflow stands whatever its counterparty proves
+        row = self._db.execute(
+            "SELECT block FROM learned WHERE chain_id = ? AND address = ?",
+            (chain_id, alert.counterparty.address),
+        ).fetchone()
+        return alert.block_number if row is None else max(alert.block_number, int(row[0]))
+
+    def _record(
+        self,
+        record: dict[str, Any],
+        chain_id: int,
+        block: int,
+        state: str,
+        sinks: Sequence[str],
+    ) -> None:
+        """Insert ``record`` (the sinks' JSON), orphaned by a reorg past ``block``, and a
+        pending delivery per sink."""
+        payload = json.dumps(record, separators=(",", ":"), sort_keys=True)
         cursor = self._db.execute(
             "INSERT INTO alerts (id, chain_id, block_number, transaction_hash, state, "
             "raised_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (identity, chain_id, block, transaction_hash, LIVE, time.time(), payload),
+            (
+                record["id"],
+                chain_id,
+                block,
+                record["transaction_hash"],
+                state,
+                time.time(),
+                payload,
+            ),
         )
         assert cursor.lastrowid is not None
-        return cursor.lastrowid
+        self._db.executemany(
+            "INSERT INTO deliveries (alert_seq, sink) VALUES (?, ?)",
+            [(cursor.lastrowid, sink) for sink in sinks],
+        )
+
+    def _notice(
+        self, record: dict[str, Any], chain_id: int, block: int, sinks: Sequence[str]
+    ) -> None:
+        """A retraction or reinstatement, once: its id is fixed by the alert and the count."""
+        exists = self._db.execute("SELECT 1 FROM alerts WHERE id = ?", (record["id"],))
+        if exists.fetchone() is None:
+            self._record(record, chain_id, block, NOTICE, sinks)
 
     def rewind(self, chain_id: int, ancestor: int) -> int:
         """A reorg replaced the blocks after ``ancestor``: forget them, orphan their alerts
@@ -285,7 +410,11 @@ class MonitorState:
             self._db.execute(
                 "DELETE FROM blocks WHERE chain_id = ? AND number > ?", (chain_id, ancestor)
             )
-            for table, column in (("tracked", "since_block"), ("learned", "block")):
+            for table, column in (
+                ("tracked", "since_block"),
+                ("learned", "block"),
+                ("candidates", "block_number"),
+            ):
                 self._db.execute(
                     f"DELETE FROM {table} WHERE chain_id = ? AND {column} > ?",  # noqa: S608
                     (chain_id, ancestor),
@@ -297,23 +426,27 @@ class MonitorState:
             self._db.execute("UPDATE cursor SET block = ? WHERE chain_id = ?", (ancestor, chain_id))
         return int(orphaned)
 
-    def retract(
-        self, chain_id: int, orphan: Orphan, retraction: dict[str, Any], sinks: Sequence[str]
-    ) -> None:
-        """The orphan's transaction is in no block any more: tell the sinks so."""
-        payload = json.dumps(retraction, separators=(",", ":"), sort_keys=True)
-        identity = str(retraction["id"])
+    def retract(self, chain_id: int, orphan: Orphan, sinks: Sequence[str]) -> dict[str, Any]:
+        """The re-scan after a reorg did not raise the orphan again (its transaction, or
+        the sweep it rested on, is gone): tell the sinks so, with a ``retracted`` notice
+        naming it (``retracts``); returns the notice."""
         with self.transaction():
-            self._db.execute("UPDATE alerts SET state = ? WHERE id = ?", (RETRACTED, orphan.id))
-            exists = self._db.execute("SELECT 1 FROM alerts WHERE id = ?", (identity,)).fetchone()
-            if exists is None:
-                seq = self._insert(
-                    identity, chain_id, orphan.block_number, orphan.transaction_hash, payload
-                )
-                self._db.executemany(
-                    "INSERT INTO deliveries (alert_seq, sink) VALUES (?, ?)",
-                    [(seq, sink) for sink in sinks],
-                )
+            row = self._db.execute(
+                "SELECT retractions FROM alerts WHERE id = ?", (orphan.id,)
+            ).fetchone()
+            retractions = int(row[0]) + 1
+            self._db.execute(
+                "UPDATE alerts SET state = ?, retractions = ? WHERE id = ?",
+                (RETRACTED, retractions, orphan.id),
+            )
+            notice = {
+                **orphan.payload,
+                "id": notice_id(orphan.id, "retracted", retractions),
+                "kind": "retracted",
+                "retracts": orphan.id,
+            }
+            self._notice(notice, chain_id, orphan.block_number, sinks)
+        return notice
 
     def delivered(self, sink: str, seqs: Iterable[int]) -> None:
         with self.transaction():

@@ -61,9 +61,11 @@ USER_AGENT: Final = "tracer/0.1 (+https://github.com/tracer-forensics/tracer)"
 # except 501 Not Implemented (which will not start working on the next attempt).
 _RETRYABLE_STATUSES: Final = frozenset({408, 425, 500, 502, 503, 504, 520, 521, 522, 523, 524})
 
-# A path segment this long made of token characters, with both letters and digits, is most
-# likely a credential (Infura's /v3/<32 hex>, Alchemy's /v2/<key>, QuickNode's /<token>/).
-_SECRET_SEGMENT: Final = re.compile(r"^(?=.*[0-9])(?=.*[A-Za-z])[A-Za-z0-9_\-]{16,}$")
+# Path segments that may be credentials (Infura's /v3/<32 hex>, Alchemy's /v2/<key>,
+# QuickNode's /<token>/): anything longer than a route word, and shorter ones mixing letters
+# and digits. A key made only of letters is still a key, so letters alone do not make a segment
+# safe to show; route words (v2, api, rpc, mainnet) are short.
+_SECRET_SEGMENT: Final = re.compile(r"^(?:.{11,}|(?=.*[0-9])(?=.*[A-Za-z]).{6,})$")
 REDACTED: Final = "***"
 
 
