@@ -3,27 +3,47 @@
 Pure: it reads the case's tables (transfers, protocol events, transaction facts) and labels
 and returns what ``report.json`` lists. Order of work, and why:
 
-1. taint under the chosen policy from the seeds (stops at labelled services);
+1. taint under the chosen policy from the seeds (stops at labelled services), with the mixer
+   links followed so far injected (:mod:`tracer.heuristics.mixers.follow`);
 2. exchange deposit addresses detected by behaviour over the whole table (an unlabelled
    deposit address is where an exchange can freeze funds);
-3. off-ramps: where the traced amounts ended, per address and asset, exact;
-4. mixer candidates: every withdrawal linked to the traced deposits, with per-signal evidence.
-   They are reported, not yet followed: following needs a second crawl of the withdrawal
-   recipients, which the crawler does not do yet;
+3. off-ramps: where the traced amounts ended, per address and asset, exact; the confidence of
+   one reached through a followed link is the identification's times the route's;
+4. mixer candidates: every withdrawal linked to the traced deposits, with per-signal evidence;
+   those at or above the threshold with a note of their own are ``next_links``;
 5. flow patterns among the addresses that held traced value.
+
+Following links is a fixed point the caller drives (it needs a crawl in between): analyse
+with the links followed so far; if ``next_links`` names other (deposit, withdrawal) pairs,
+crawl their recipients and analyse again with them (until :attr:`CaseAnalysis.settled`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import polars as pl
 
+from tracer.crawl.case import Expansion
+from tracer.crawl.crawler import CrawlResult, Root
+from tracer.crawl.protocols import Probe, ProtocolFacts
 from tracer.findings import Finding, canonical_order
 from tracer.heuristics.exchanges.deposit_address import detect_deposit_addresses
 from tracer.heuristics.exchanges.offramps import TRACED_COLUMNS, Offramp, find_offramps
 from tracer.heuristics.mixers.combine import MixerLink, demix
+from tracer.heuristics.mixers.follow import (
+    Route,
+    links_from_json,
+    links_to_json,
+    offramp_routes,
+    pairs,
+    taint_links,
+    through_links,
+    transfer_routes,
+)
 from tracer.heuristics.mixers.model import build_view, traced_cluster
 from tracer.heuristics.patterns.flows import (
     fan_in_consolidations,
@@ -32,19 +52,31 @@ from tracer.heuristics.patterns.flows import (
     rapid_pass_through,
 )
 from tracer.heuristics.taint.engine import trace_taint
-from tracer.heuristics.taint.model import Policy, TaintResult
+from tracer.heuristics.taint.model import Link, Policy, TaintResult
 from tracer.labels.model import Category
 from tracer.labels.store import LabelStore
 from tracer.transfers.schema import TRANSFER_KINDS
 from tracer.types import Address
+
+# What a probe fetches of a candidate recipient: its earliest transfers after the
+# withdrawal are the evidence (the gas-price signal reads its first few transactions).
+PROBE_MAX_TRANSFERS = 100
 
 
 @dataclass(frozen=True, slots=True)
 class CaseAnalysis:
     taint: TaintResult
     offramps: tuple[Offramp, ...]
-    mixer_links: tuple[MixerLink, ...]
+    mixer_links: tuple[MixerLink, ...]  # ``followed`` set on the injected ones
     findings: tuple[Finding, ...]
+    links: tuple[Link, ...] = ()  # injected into the taint
+    next_links: tuple[Link, ...] = ()  # what this analysis would follow
+    routes: Mapping[tuple[str, str], Route] = field(default_factory=dict)  # per off-ramp
+
+    @property
+    def settled(self) -> bool:
+        """Following the links found here changes nothing: the fixed point."""
+        return pairs(self.next_links) == pairs(self.links)
 
 
 def analyse_case(
@@ -55,8 +87,14 @@ def analyse_case(
     labels: LabelStore,
     *,
     policy: Policy | str = Policy.HAIRCUT,
+    links: Sequence[Link] = (),
+    threshold: float | None = None,
+    probed: pl.DataFrame | None = None,
 ) -> CaseAnalysis:
-    taint = trace_taint(transfers, list(seeds), policy, labels)
+    """``links``: mixer links to follow (from an earlier analysis' ``next_links``);
+    ``threshold``: the confidence from which links are followed (default: ``mixer-demix``'s);
+    ``probed``: transfers of addresses fetched only as evidence for demixing (not traced)."""
+    taint = trace_taint(transfers, list(seeds), policy, labels, links=links)
     deposit_addresses = detect_deposit_addresses(transfers, labels)
     offramps = find_offramps(
         transfers,
@@ -72,14 +110,24 @@ def analyse_case(
     view = build_view(
         events,
         transactions,
-        transfers,
+        transfers if probed is None or probed.is_empty() else pl.concat([transfers, probed]),
         labelled_mixers=_labelled(transfers, labels, Category.MIXER),
     )
-    links = demix(
+    candidates = demix(
         view,
         traced_cluster(
             view, [Address(a) for a in holders], hubs=_service_addresses(transfers, labels)
         ),
+    )
+    injected = {link.to_tx for link in links}
+    candidates = tuple(
+        replace(candidate, followed=candidate.withdrawal_tx in injected) for candidate in candidates
+    )
+    confidences = {candidate.withdrawal_tx: candidate.confidence for candidate in candidates}
+    routes = offramp_routes(offramps, transfer_routes(taint, links, confidences))
+    offramps = tuple(
+        through_links(offramp, routes[(offramp.address, offramp.asset.token_address)])
+        for offramp in offramps
     )
     deposit_set = {deposit.address for deposit in deposit_addresses}
     patterns = [
@@ -93,10 +141,18 @@ def analyse_case(
         [
             *patterns,
             *(d.to_finding() for d in deposit_addresses if d.address in reached),
-            *(link.to_finding() for link in links),
+            *(link.to_finding() for link in candidates),
         ]
     )
-    return CaseAnalysis(taint, offramps, links, tuple(findings))
+    return CaseAnalysis(
+        taint,
+        offramps,
+        candidates,
+        tuple(findings),
+        links=tuple(links),
+        next_links=taint_links(candidates, threshold),
+        routes=routes,
+    )
 
 
 def _service_addresses(transfers: pl.DataFrame, labels: LabelStore) -> set[Address]:
@@ -116,3 +172,103 @@ def _labelled(
         if primary is not None and primary.category is category:
             found.append((chain_id, Address(address)))
     return found
+
+
+class MixerFollower:
+    """Drives the fixed point for :func:`tracer.crawl.case.run_case` (its ``expand``).
+
+    After each crawl, analyse with the links followed so far. Then, unless nothing changes:
+
+    * the recipients of links to follow that were not followed yet become crawl roots, one
+      hop past their depositor;
+    * the recipients of the other candidates are *probed*: their first transfers after the
+      withdrawal are fetched as evidence only (a relayed withdrawal shows the relayer's gas
+      price; what the recipient sends next shows its own), never traced.
+
+    The record kept in the checkpoint holds the links to inject next and who was probed.
+    """
+
+    def __init__(
+        self,
+        seeds: Sequence[Address],
+        labels: LabelStore,
+        *,
+        policy: Policy | str = Policy.HAIRCUT,
+        threshold: float | None = None,
+    ) -> None:
+        self.seeds = tuple(seeds)
+        self.labels = labels
+        self.policy = Policy.parse(policy)
+        self.threshold = threshold
+        self._last: tuple[CrawlResult, ProtocolFacts, str, CaseAnalysis] | None = None
+
+    def analyse(self, crawl: CrawlResult, facts: ProtocolFacts, record: Any) -> CaseAnalysis:
+        """The analysis of this crawl with the links ``record`` holds (the last one is kept:
+        the report's analysis is usually the one that found nothing more to follow)."""
+        key = json.dumps(record, sort_keys=True)
+        last = self._last
+        if last is not None and last[0] is crawl and last[1] is facts and last[2] == key:
+            return last[3]
+        analysis = analyse_case(
+            crawl.transfers,
+            facts.events,
+            facts.transactions,
+            self.seeds,
+            self.labels,
+            policy=self.policy,
+            links=links_from_json((record or {}).get("links", [])),
+            threshold=self.threshold,
+            probed=facts.probed,
+        )
+        self._last = (crawl, facts, key, analysis)
+        return analysis
+
+    def __call__(self, crawl: CrawlResult, facts: ProtocolFacts, record: Any) -> Expansion | None:
+        analysis = self.analyse(crawl, facts, record)
+        probed = set((record or {}).get("probed", []))
+        probes = self._probes(analysis, crawl, probed)
+        if analysis.settled and not probes:
+            return None
+        known = {link.to_tx for link in analysis.links}
+        roots = []
+        for link in analysis.next_links:
+            if link.to_tx in known:
+                continue
+            depositor = crawl.coverage.get(Address(link.from_address or ""))
+            roots.append(
+                Root(
+                    Address(link.to_address),
+                    (depositor.hop if depositor is not None else 0) + 1,
+                    link.block,
+                    ((link.asset.token_address, link.amount_raw, None),),
+                )
+            )
+        return Expansion(
+            tuple(roots),
+            {
+                "links": links_to_json(analysis.next_links),
+                "probed": sorted(probed | {probe.address for probe in probes}),
+            },
+            probes,
+        )
+
+    def _probes(
+        self, analysis: CaseAnalysis, crawl: CrawlResult, probed: set[str]
+    ) -> tuple[Probe, ...]:
+        following = {link.to_address for link in analysis.next_links}
+        first: dict[Address, int] = {}
+        for candidate in analysis.mixer_links:
+            address = candidate.withdrawal_address
+            if (
+                address in following
+                or address in crawl.coverage
+                or address in probed
+                or self.labels.is_service(address)
+            ):
+                continue
+            first[address] = min(
+                first.get(address, candidate.withdrawal_block), candidate.withdrawal_block
+            )
+        return tuple(
+            Probe(address, block, PROBE_MAX_TRANSFERS) for address, block in sorted(first.items())
+        )

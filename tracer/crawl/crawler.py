@@ -171,7 +171,7 @@ ProgressCallback = Callable[[CrawlProgress], None]
 _Fetched = tuple[pl.DataFrame, dict[SkipReason, int]]
 
 # Failures of the endpoint rather than of one address's queries: they stop the crawl.
-_FATAL: tuple[type[SourceError], ...] = (
+FATAL_ERRORS: tuple[type[SourceError], ...] = (
     EndpointUnreachableError,
     TransientSourceError,
     ChainMismatchError,
@@ -186,6 +186,18 @@ class Outflow:
     recipient: Address
     first_block: int
     amounts: tuple[tuple[str, int, int | None], ...]  # (token, raw sum, decimals)
+
+
+@dataclass(frozen=True, slots=True)
+class Root:
+    """Where a crawl goes on from (:meth:`Crawler.extend`): traced value reached ``address``
+    at ``from_block``, ``hop`` hops from a seed, with ``amounts`` (token, raw, decimals)
+    for the taint frontier's ranking."""
+
+    address: Address
+    hop: int
+    from_block: int
+    amounts: tuple[tuple[str, int, int | None], ...] = ()
 
 
 class Crawler:
@@ -237,6 +249,28 @@ class Crawler:
                 self._discover(seed, 0, limits.from_block, seed=True)
             self._select()
             self._commit()
+        result = await self._drain()
+        result.resumed = resumed
+        return result
+
+    async def extend(self, roots: Iterable[Root], meta: Mapping[str, Any]) -> CrawlResult:
+        """Crawl on from new roots (e.g. the recipients of followed mixer withdrawals), in
+        the same state: budgets, claims and the checkpoint carry over. ``meta`` (what decided
+        the roots) is committed in the same step as their discovery, so after a crash the
+        caller knows they were queued and :meth:`crawl` finishes them."""
+        for root in roots:
+            for token, raw, decimals in root.amounts:
+                total = self._traced.add(root.address, token, raw, decimals)
+                self._state.put_traced(root.address, token, total, decimals)
+            self._discover(root.address, root.hop, root.from_block)
+        self._state.put_meta({**meta, "crawl_done": False})
+        self._select()
+        self._commit()
+        return await self._drain()
+
+    async def _drain(self) -> CrawlResult:
+        """Fetch until the frontier is empty; the table of everything fetched."""
+        limits = self._limits
         running: dict[int, asyncio.Task[_Fetched | SourceError]] = {}
         try:
             for task in self._inflight:
@@ -267,7 +301,6 @@ class Crawler:
             coverage=dict(sorted(self._coverage.items())),
             head_block=self._to_block,
             from_block=limits.from_block,
-            resumed=resumed,
         )
 
     # -- one address ---------------------------------------------------------------------
@@ -285,7 +318,7 @@ class Crawler:
             )
             return frame, {}
         except SourceError as exc:
-            if isinstance(exc, _FATAL):
+            if isinstance(exc, FATAL_ERRORS):
                 raise
             return exc
 
