@@ -31,7 +31,7 @@ from tracer.crawl.case import Expansion
 from tracer.crawl.crawler import CrawlResult, Root
 from tracer.crawl.protocols import Probe, ProtocolFacts
 from tracer.findings import Finding, canonical_order
-from tracer.heuristics.exchanges.deposit_address import detect_deposit_addresses
+from tracer.heuristics.exchanges.deposit_address import DepositAddress, detect_deposit_addresses
 from tracer.heuristics.exchanges.offramps import TRACED_COLUMNS, Offramp, find_offramps
 from tracer.heuristics.mixers.combine import MixerLink, demix
 from tracer.heuristics.mixers.follow import (
@@ -42,9 +42,9 @@ from tracer.heuristics.mixers.follow import (
     pairs,
     taint_links,
     through_links,
-    transfer_routes,
+    trace_routes,
 )
-from tracer.heuristics.mixers.model import build_view, traced_cluster
+from tracer.heuristics.mixers.model import MixerView, Traced, build_view
 from tracer.heuristics.patterns.flows import (
     fan_in_consolidations,
     fan_out_splits,
@@ -113,18 +113,14 @@ def analyse_case(
         transfers if probed is None or probed.is_empty() else pl.concat([transfers, probed]),
         labelled_mixers=_labelled(transfers, labels, Category.MIXER),
     )
-    candidates = demix(
-        view,
-        traced_cluster(
-            view, [Address(a) for a in holders], hubs=_service_addresses(transfers, labels)
-        ),
-    )
+    cluster = _cluster(view, taint, links, offramps, deposit_addresses, transfers, labels)
+    candidates = demix(view, cluster)
     injected = {link.to_tx for link in links}
     candidates = tuple(
         replace(candidate, followed=candidate.withdrawal_tx in injected) for candidate in candidates
     )
     confidences = {candidate.withdrawal_tx: candidate.confidence for candidate in candidates}
-    routes = offramp_routes(offramps, transfer_routes(taint, links, confidences))
+    routes = offramp_routes(offramps, trace_routes(taint, links, confidences).transfers)
     offramps = tuple(
         through_links(offramp, routes[(offramp.address, offramp.asset.token_address)])
         for offramp in offramps
@@ -153,6 +149,32 @@ def analyse_case(
         next_links=taint_links(candidates, threshold),
         routes=routes,
     )
+
+
+def _cluster(  # noqa: PLR0917 (what the cluster is cut from)
+    view: MixerView,
+    taint: TaintResult,
+    links: Sequence[Link],
+    offramps: Sequence[Offramp],
+    deposit_addresses: Sequence[DepositAddress],
+    transfers: pl.DataFrame,
+    labels: LabelStore,
+) -> Traced:
+    """The traced cluster to demix: the thief's addresses as far as we believe them.
+
+    Off-ramps (exchange deposit addresses included) held traced value but belong to the
+    exchange: their sweeps' gas price is not the thief's habit. Addresses reached only
+    through followed links deposit traced notes (their deposits are demixed: a recipient who
+    mixes again), but are not members: "withdrawn to a traced address" must not hold up the
+    very link that made the address traced.
+    """
+    held = trace_routes(taint, links).held
+    outside = {o.address for o in offramps} | {d.address for d in deposit_addresses}
+    outside |= taint.stops
+    reached = {Address(a) for a in held if a not in outside}
+    members = frozenset(a for a in reached if held[a].direct)
+    deposits = tuple(d for d in view.deposits if d.depositor in reached)
+    return Traced(members, deposits, frozenset(_service_addresses(transfers, labels)))
 
 
 def _service_addresses(transfers: pl.DataFrame, labels: LabelStore) -> set[Address]:

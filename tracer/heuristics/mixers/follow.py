@@ -103,20 +103,29 @@ def links_from_json(document: Sequence[Mapping[str, Any]]) -> tuple[Link, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """How sure we are that traced value reached a transfer's recipient, and which mixer
-    links (deposit tx, withdrawal tx) lie on its routes."""
+    """How sure we are that traced value reached a transfer's recipient (or an address),
+    which mixer links (deposit tx, withdrawal tx) lie on its routes, and whether one route
+    crosses no link at all (``direct``)."""
 
     confidence: float
     links: frozenset[LinkPair] = frozenset()
+    direct: bool = False
 
 
-_SEED_ROUTE = Route(1.0)
+_SEED_ROUTE = Route(1.0, direct=True)
 
 
-def transfer_routes(
+@dataclass(frozen=True, slots=True)
+class Routes:
+    transfers: Mapping[tuple[str, str], Route]  # (tx, recipient) of every traced transfer
+    held: Mapping[str, Route]  # every address that received traced value, services aside
+
+
+def trace_routes(
     taint: TaintResult, links: Iterable[Link], confidences: Mapping[str, float] | None = None
-) -> dict[tuple[str, str], Route]:
-    """For every traced transfer (tx, recipient): the route of what its sender passed on.
+) -> Routes:
+    """Per traced transfer (tx, recipient) the route of what its sender passed on, and per
+    address the best route that reached it.
 
     One pass over the traced transfers in the engine's processing order, so a sender's route
     only counts what reached it before. ``confidences`` (withdrawal tx → confidence)
@@ -147,13 +156,15 @@ def transfer_routes(
             deposited[tx] = _better(deposited.get(tx), route)
         else:
             held[recipient] = _better(held.get(recipient), route)
-    return out
+    return Routes(out, held)
 
 
 def _better(old: Route | None, new: Route) -> Route:
     if old is None:
         return new
-    return Route(max(old.confidence, new.confidence), old.links | new.links)
+    return Route(
+        max(old.confidence, new.confidence), old.links | new.links, old.direct or new.direct
+    )
 
 
 def offramp_routes(
