@@ -322,6 +322,7 @@ def test_demix_combines_assigns_one_note_and_reports_every_candidate() -> None:
         # noisy-OR: 1 - (1 - 0.85)(1 - 0.1)(1 - 0.15)
         "confidence": 0.8852,
         "heuristics": ["mixer-gas-fingerprint", "mixer-relayer", "mixer-timing"],
+        "followed": False,
         "details": {
             "depositor": THIEF,
             "relayer": RELAYER,
@@ -352,6 +353,7 @@ def test_demix_combines_assigns_one_note_and_reports_every_candidate() -> None:
         "withdrawal_address": R_INNOCENT,
         "confidence": 0.075,
         "heuristics": ["mixer-timing"],
+        "followed": False,
         "details": {
             "depositor": THIEF,
             "relayer": None,
