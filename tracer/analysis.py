@@ -20,8 +20,10 @@ crawl their recipients and analyse again with them (until :attr:`CaseAnalysis.se
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,9 +60,13 @@ from tracer.labels.store import LabelStore
 from tracer.transfers.schema import TRANSFER_KINDS
 from tracer.types import Address
 
-# What a probe fetches of a candidate recipient: its earliest transfers after the
-# withdrawal are the evidence (the gas-price signal reads its first few transactions).
+# What a probe fetches of a candidate recipient: its transfers in the day after the
+# withdrawal (the gas-price signal reads its first few transactions; a node without an
+# address index replays every block of the window, so the window is kept short), and how
+# many recipients are probed per round, the most likely candidates first.
 PROBE_MAX_TRANSFERS = 100
+PROBE_SECONDS = 86_400
+PROBES_PER_ROUND = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,7 +254,7 @@ class MixerFollower:
     def __call__(self, crawl: CrawlResult, facts: ProtocolFacts, record: Any) -> Expansion | None:
         analysis = self.analyse(crawl, facts, record)
         probed = set((record or {}).get("probed", []))
-        probes = self._probes(analysis, crawl, probed)
+        probes = self._probes(analysis, crawl, facts, probed)
         if analysis.settled and not probes:
             return None
         known = {link.to_tx for link in analysis.links}
@@ -275,10 +281,13 @@ class MixerFollower:
         )
 
     def _probes(
-        self, analysis: CaseAnalysis, crawl: CrawlResult, probed: set[str]
+        self, analysis: CaseAnalysis, crawl: CrawlResult, facts: ProtocolFacts, probed: set[str]
     ) -> tuple[Probe, ...]:
         following = {link.to_address for link in analysis.next_links}
-        first: dict[Address, int] = {}
+        # Per recipient: its best confidence and the blocks of its withdrawals (it acts
+        # after the last one: the window runs from the first to a day after the last).
+        best: dict[Address, float] = {}
+        blocks: dict[Address, list[int]] = defaultdict(list)
         for candidate in analysis.mixer_links:
             address = candidate.withdrawal_address
             if (
@@ -288,9 +297,40 @@ class MixerFollower:
                 or self.labels.is_service(address)
             ):
                 continue
-            first[address] = min(
-                first.get(address, candidate.withdrawal_block), candidate.withdrawal_block
-            )
+            best[address] = max(best.get(address, 0.0), candidate.confidence)
+            blocks[address].append(candidate.withdrawal_block)
+        ranked = sorted(best, key=lambda a: (-best[a], min(blocks[a]), a))[:PROBES_PER_ROUND]
+        ends = _window_ends(crawl, facts)
         return tuple(
-            Probe(address, block, PROBE_MAX_TRANSFERS) for address, block in sorted(first.items())
+            Probe(address, min(blocks[address]), PROBE_MAX_TRANSFERS, ends(max(blocks[address])))
+            for address in sorted(ranked)
         )
+
+
+def _window_ends(crawl: CrawlResult, facts: ProtocolFacts) -> Callable[[int], int | None]:
+    """Block → the last block known to be within PROBE_SECONDS after it (None: no time
+    known for it), from the block times the case has seen."""
+    known = (
+        pl.concat(
+            [
+                crawl.transfers.select("block_number", "block_time"),
+                facts.transactions.select("block_number", "block_time"),
+            ]
+        )
+        .drop_nulls()
+        .unique("block_number")
+        .sort("block_number")
+    )
+    blocks: list[int] = known["block_number"].to_list()
+    times: list[int] = [int(when.timestamp()) for when in known["block_time"].to_list()]
+    at = dict(zip(blocks, times, strict=True))
+
+    def end(block: int) -> int | None:
+        start = at.get(block)
+        if start is None:
+            return None
+        # Block times only grow: the last known block at or before start + the window.
+        index = bisect.bisect_right(times, start + PROBE_SECONDS) - 1
+        return max(block, blocks[index])
+
+    return end

@@ -271,7 +271,9 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         expansion=len(extended),
         # Only needed when a crash came before the last extension's facts were stored.
         probes=[
-            Probe(Address(a), int(b), int(n)) for step in extended for a, b, n in step["probes"]
+            Probe(Address(a), int(b), int(n), None if e is None else int(e))
+            for step in extended
+            for a, b, n, e in step["probes"]
         ],
     )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
@@ -300,7 +302,9 @@ async def _expand(
         outcome.recorded.append(
             {
                 "record": step.record,
-                "probes": [[p.address, p.from_block, p.max_transfers] for p in step.probes],
+                "probes": [
+                    [p.address, p.from_block, p.max_transfers, p.to_block] for p in step.probes
+                ],
             }
         )
         outcome.crawl = await crawler.extend(step.roots, {_EXPANSIONS: outcome.recorded})

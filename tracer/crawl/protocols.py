@@ -51,11 +51,13 @@ class ProtocolFacts:
 
 @dataclass(frozen=True, slots=True)
 class Probe:
-    """Fetch ``address``'s transfers from ``from_block`` on, at most ``max_transfers``."""
+    """Fetch ``address``'s transfers in ``from_block..to_block`` (None: the case's last
+    block), at most ``max_transfers``."""
 
     address: Address
     from_block: int
     max_transfers: int
+    to_block: int | None = None
 
 
 async def collect(
@@ -114,7 +116,8 @@ async def _probe(source: JsonRpcSource, probes: Sequence[Probe], to_block: int) 
 
     async def one(probe: Probe) -> pl.DataFrame:
         try:
-            frame = await source.transfers_for_address(probe.address, probe.from_block, to_block)
+            last = to_block if probe.to_block is None else min(probe.to_block, to_block)
+            frame = await source.transfers_for_address(probe.address, probe.from_block, last)
         except SourceError as exc:
             if isinstance(exc, FATAL_ERRORS):
                 raise
