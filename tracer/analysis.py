@@ -254,6 +254,8 @@ class MixerFollower:
     def __call__(self, crawl: CrawlResult, facts: ProtocolFacts, record: Any) -> Expansion | None:
         analysis = self.analyse(crawl, facts, record)
         probed = set((record or {}).get("probed", []))
+        if analysis.settled and (record or {}).get("probes_last_round"):
+            return None  # the last probes changed nothing: the next-ranked would fare worse
         probes = self._probes(analysis, crawl, facts, probed)
         if analysis.settled and not probes:
             return None
@@ -276,6 +278,7 @@ class MixerFollower:
             {
                 "links": links_to_json(analysis.next_links),
                 "probed": sorted(probed | {probe.address for probe in probes}),
+                "probes_last_round": len(probes),
             },
             probes,
         )
