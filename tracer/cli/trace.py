@@ -27,7 +27,7 @@ from tracer.crawl.case import (
     run_case,
     unknown_chain,
 )
-from tracer.crawl.crawler import CrawlLimits, CrawlProgress
+from tracer.crawl.crawler import DEFAULT_MAX_HOPS, CrawlLimits, CrawlProgress
 from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
@@ -107,8 +107,12 @@ def trace(
         ),
     ] = FrontierPolicy.BFS,
     max_hops: Annotated[
-        int, typer.Option(min=0, help="Stop expanding this many hops from a seed.")
-    ] = 6,
+        int,
+        typer.Option(
+            min=0,
+            help="Stop expanding this many hops from a seed (a mixer crossing counts as one).",
+        ),
+    ] = DEFAULT_MAX_HOPS,
     max_addresses: Annotated[
         int, typer.Option(min=1, help="Fetch at most this many addresses.")
     ] = 500,
