@@ -15,6 +15,13 @@ trace path. That is how a re-run knows them without asking:
   otherwise), so with the cache it runs offline too.
 * ``--restart``: everything recorded is forgotten and asked again.
 
+**Extensions.** After the crawl, ``run_case`` may extend it (the ``expand`` callback, e.g.
+:class:`tracer.analysis.MixerFollower`): roots to crawl on from and addresses to *probe*
+(fetched as evidence only, kept in :attr:`ProtocolFacts.probed`). Each extension's record is
+kept in the checkpoint's meta with its roots; the facts of the table after it are stored
+apart. A resumed case finishes the recorded extensions, then asks the callback again from
+the last record: being deterministic, it takes the steps an uninterrupted run takes.
+
 A new case directory with a shared warm cache (``--cache``) needs neither a head nor a chain
 id query when given ``--chain`` and ``--to-block``: the cache remembers the trace path per
 chain. Whatever was assumed (chain id, trace path) is checked against the node just before

@@ -28,6 +28,12 @@ transaction, together with the addresses in flight. A crawl killed at any point 
 again continues from the last step with the same in-flight addresses and takes exactly the
 steps the uninterrupted crawl takes: same rows, same coverage.
 
+**Extensions.** :meth:`Crawler.extend` goes on from new roots in the same state (claims,
+budgets, checkpoint): the recipients of followed mixer withdrawals, which the crawl cannot
+reach by itself (a pool is a labelled service, never expanded). A root carries its hop
+count (one past its depositor) and the block traced value reached it; the extension's
+record is committed with the roots' discovery, so a resumed crawl finishes it.
+
 **Failures.** An address whose queries fail (a JSON-RPC error, a malformed answer) is marked
 failed with the reason and the crawl goes on. A failing *endpoint* (unreachable, rate limits
 outlasting the retries, wrong chain, refused credentials) stops the crawl with that error:

@@ -9,6 +9,8 @@ depositor is the deposit transaction's sender).
 
 Everything here goes through the source's cache, and :func:`load_or_collect` keeps the
 result in the case's checkpoint, so a re-run of a finished case sends no request for it.
+After an extension of the crawl only the new transactions and pools are asked for, and the
+transfers of *probed* addresses (evidence for demixing, never traced) are added.
 """
 
 from __future__ import annotations
