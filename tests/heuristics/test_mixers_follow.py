@@ -7,8 +7,25 @@ from typing import Any
 
 import pytest
 
-from tests.heuristics.test_taint_cases import (
+from tests.heuristics.test_mixers_signals import (
     ETH,
+    GWEI,
+    INNOCENT,
+    P1,
+    P10,
+    R_INNOCENT,
+    RELAYER,
+    ROUND,
+    THIEF,
+    THIEF_PRICE,
+    Case,
+    a,
+    h,
+)
+from tests.heuristics.test_taint_cases import (
+    ETH as NATIVE,
+)
+from tests.heuristics.test_taint_cases import (
     NAMES,
     assert_conserved,
     balances,
@@ -18,6 +35,7 @@ from tests.heuristics.test_taint_cases import (
     traced,
     tx,
 )
+from tracer.analysis import CaseAnalysis, analyse_case
 from tracer.heuristics.exchanges.offramps import Arrival, Offramp
 from tracer.heuristics.mixers.combine import MixerLink
 from tracer.heuristics.mixers.follow import (
@@ -31,11 +49,27 @@ from tracer.heuristics.mixers.follow import (
     trace_routes,
 )
 from tracer.heuristics.taint import Link, Policy, trace_taint
-from tracer.labels.model import Category
+from tracer.labels.model import Category, Label
+from tracer.labels.store import LabelStore
 from tracer.reports.summary import AssetAmount
 from tracer.types import NATIVE_TOKEN, Address
 
 WEI = 10**18
+FEE = 4 * ETH // 1000  # the relayer's
+
+
+def payout(case: Case, tx_hash: str, pool: str, to: str, value: int, *, fee: int = FEE) -> None:
+    """The pool's internal payment of a withdrawal (and the relayer's fee)."""
+    for index, (recipient, amount) in enumerate([(to, value - fee), (RELAYER, fee)]):
+        if amount:
+            case.transfers.append(
+                {"chain_id": 1, "block_number": int(case.txs[-1]["block_number"]),
+                 "block_time": case.txs[-1]["block_time"], "transaction_hash": tx_hash,
+                 "transfer_kind": "internal", "trace_address": str(index),
+                 "from_address": pool, "to_address": recipient,
+                 "token_address": NATIVE_TOKEN, "value_raw": str(amount),
+                 "tx_succeeded": True, "source": "test"}
+            )  # fmt: skip
 
 
 def candidate(
@@ -66,8 +100,10 @@ def test_only_assigned_candidates_at_or_above_the_threshold_are_followed() -> No
     ]
     links = taint_links(candidates, 0.5)
     assert links == (
-        Link(tx(2), NAMES["a"], ETH, WEI, 5, NAMES["seed"], tx(5), 0.9, "mixer-demix"),
-        Link(tx(2), NAMES["w"], ETH, WEI - WEI // 100, 9, NAMES["seed"], tx(9), 0.5, "mixer-demix"),
+        Link(tx(2), NAMES["a"], NATIVE, WEI, 5, NAMES["seed"], tx(5), 0.9, "mixer-demix"),
+        Link(
+            tx(2), NAMES["w"], NATIVE, WEI - WEI // 100, 9, NAMES["seed"], tx(9), 0.5, "mixer-demix"
+        ),
     )
     assert taint_links(candidates, 0.95) == ()
     assert taint_links(candidates) == links  # the mixer-demix default threshold, 0.5
@@ -107,8 +143,8 @@ def mixing_rows() -> list[dict[str, Any]]:
     ]
 
 
-FIRST = Link(tx(2), NAMES["w"], ETH, 95, 5, NAMES["seed"], tx(4), 0.8, "mixer-demix")
-SECOND = Link(tx(6), NAMES["d"], ETH, 50, 9, NAMES["w"], tx(8), 0.5, "mixer-demix")
+FIRST = Link(tx(2), NAMES["w"], NATIVE, 95, 5, NAMES["seed"], tx(4), 0.8, "mixer-demix")
+SECOND = Link(tx(6), NAMES["d"], NATIVE, 50, 9, NAMES["w"], tx(8), 0.5, "mixer-demix")
 
 
 def test_links_carry_the_deposits_traced_share_and_chain_through_a_second_deposit() -> None:
@@ -188,3 +224,61 @@ def test_an_offramp_reached_through_links_is_as_sure_as_its_best_route() -> None
     assert offramp_routes([offramp("c", 0.9, [(3, 50)])], {}) == {
         (NAMES["c"], NATIVE_TOKEN): Route(1.0, frozenset(), direct=True)
     }
+
+
+def test_a_recipient_who_mixes_again_is_followed_through_both_pools() -> None:
+    """The fixed point, round by round: the thief's note goes out to r1, who deposits into a
+    second pool; that note goes out to r2, who pays an exchange. Innocents use both pools
+    in the same blocks. Each round follows one more layer; the off-ramp's confidence is the
+    product of both links' and its evidence names both."""
+    r1, r2, exchange = a("r1"), a("r2"), a("exchange")
+    case = Case()
+    case.tx("theft", 1, a("victim"), THIEF, 5 * ETH, ROUND)
+    case.deposit("d1", 10, THIEF, P1, ETH, THIEF_PRICE)
+    case.deposit("d1-innocent", 10, INNOCENT, P1, ETH, ROUND)
+    payout(case, case.withdraw("w1", 20, P1, r1, RELAYER, RELAYER, 6 * GWEI, FEE), P1, r1, ETH)
+    w1_innocent = case.withdraw("w1-innocent", 21, P1, R_INNOCENT, INNOCENT, None, ROUND)
+    payout(case, w1_innocent, P1, R_INNOCENT, ETH, fee=0)
+    case.deposit("d2", 30, r1, P10, ETH // 2, THIEF_PRICE)
+    case.deposit("d2-innocent", 30, a("innocent-2"), P10, ETH // 2, ROUND)
+    w2 = case.withdraw("w2", 40, P10, r2, RELAYER, RELAYER, 6 * GWEI, FEE)
+    payout(case, w2, P10, r2, ETH // 2)
+    w2_innocent = case.withdraw("w2-innocent", 41, P10, a("r-innocent-2"), a("innocent-2"),
+                                None, ROUND)  # fmt: skip
+    payout(case, w2_innocent, P10, a("r-innocent-2"), ETH // 2, fee=0)
+    cash_out = case.tx("cash-out", 50, r2, exchange, ETH // 4, THIEF_PRICE)  # keeps the rest
+    case.tx("shop", 51, a("r-innocent-2"), a("shop"), ETH // 4, ROUND)
+    events, transactions, transfers = case.tables()
+    store = LabelStore(
+        [Label(P1, "Pool 1", Category.MIXER, "test"), Label(P10, "Pool 2", Category.MIXER, "test"),
+         Label(exchange, "Exchange", Category.EXCHANGE, "test", confidence=0.9)]
+    )  # fmt: skip
+
+    def round_of(links: tuple[Link, ...]) -> CaseAnalysis:
+        return analyse_case(transfers, events, transactions, [THIEF], store, links=links)
+
+    first = round_of(())
+    assert [(link.to_tx, link.to_address) for link in first.next_links] == [(h("w1"), r1)]
+    assert first.offramps == () and not first.settled
+    second = round_of(first.next_links)
+    assert [(link.to_tx, link.to_address, link.from_address) for link in second.next_links] == [
+        (h("w1"), r1, THIEF),
+        (h("w2"), r2, r1),  # r1's deposit is a traced note once w1 is followed
+    ]
+    assert [(c.withdrawal_tx, c.followed) for c in second.mixer_links] == [
+        (h("w1"), True), (h("w1-innocent"), False), (h("w2"), False), (h("w2-innocent"), False)
+    ]  # fmt: skip
+    third = round_of(second.next_links)
+    assert third.settled
+    followed = {c.withdrawal_tx: c for c in third.mixer_links if c.followed}
+    assert set(followed) == {h("w1"), h("w2")}
+    (offramp,) = third.offramps
+    assert (offramp.address, offramp.traced_raw) == (exchange, ETH // 4)
+    route = followed[h("w1")].confidence * followed[h("w2")].confidence
+    assert offramp.confidence == pytest.approx(0.9 * route)
+    assert offramp.evidence == (cash_out, h("d1"), h("w1"), h("d2"), h("w2"))
+    assert third.routes[(exchange, NATIVE_TOKEN)].links == {(h("d1"), h("w1")), (h("d2"), h("w2"))}
+    # The innocents' recipients hold nothing traced.
+    assert all(
+        address not in (R_INNOCENT, a("r-innocent-2")) for address, _ in third.taint.balances
+    )

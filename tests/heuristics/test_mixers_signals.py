@@ -97,7 +97,8 @@ class Case:
         )  # fmt: skip
         return tx
 
-    def view(self) -> MixerView:
+    def tables(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(events, transactions, transfers) in their schemas."""
         events = pl.DataFrame(self.events, schema_overrides={}, infer_schema_length=None)
         events = pl.concat([pl.DataFrame(schema=EVENT_SCHEMA), events], how="diagonal_relaxed")
         txs = pl.concat(
@@ -105,7 +106,10 @@ class Case:
             how="diagonal_relaxed",
         ).cast(dict(TRANSACTION_SCHEMA))  # type: ignore[arg-type]
         events = events.select([pl.col(n).cast(t) for n, t in EVENT_SCHEMA.items()])
-        return build_view(events, txs, transfers_from_rows(self.transfers))
+        return events, txs, transfers_from_rows(self.transfers)
+
+    def view(self) -> MixerView:
+        return build_view(*self.tables())
 
 
 def base_case() -> Case:
