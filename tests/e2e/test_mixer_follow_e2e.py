@@ -27,7 +27,6 @@ from tests.e2e.test_offramps_e2e import run_trace, trace_command
 from tracer.analysis import CaseAnalysis, MixerFollower
 from tracer.cli.trace import MAX_MIXER_ROUNDS
 from tracer.crawl.case import TraceOptions, run_case
-from tracer.crawl.crawler import CrawlLimits
 from tracer.heuristics.taint import ConversionKind
 from tracer.labels.store import LabelStore
 from tracer.sources.transport import EndpointLimits
@@ -170,7 +169,7 @@ def conservation(analysis: CaseAnalysis) -> None:
         assert paid <= deposited[deposit_tx], deposit_tx
 
 
-async def analysed(testbed: Testbed, out: Path, max_hops: int) -> tuple[CaseAnalysis, int]:
+async def analysed(testbed: Testbed, out: Path) -> tuple[CaseAnalysis, int]:
     truth = truth_of(testbed)
     labels = LabelStore.from_files([testbed.out_dir / "labels.csv"])
     seeds = (Address(truth["seeds"][0]),)
@@ -179,7 +178,6 @@ async def analysed(testbed: Testbed, out: Path, max_hops: int) -> tuple[CaseAnal
         seeds=seeds,
         rpc_url=testbed.url,
         out=out,
-        limits=CrawlLimits(max_hops=max_hops),
         cache_path=out / "cache.sqlite",
         endpoint_limits=EndpointLimits(requests_per_second=None, max_concurrent=16),
     )
@@ -191,7 +189,7 @@ async def analysed(testbed: Testbed, out: Path, max_hops: int) -> tuple[CaseAnal
 async def test_value_is_conserved_through_the_followed_links(
     testbed_small: Testbed, tmp_path: Path
 ) -> None:
-    analysis, rounds = await analysed(testbed_small, tmp_path / "case", 20)
+    analysis, rounds = await analysed(testbed_small, tmp_path / "case")
     assert rounds >= 1 and analysis.settled
     conservation(analysis)
     stolen = int(truth_of(testbed_small)["thief_accounting"]["stolen"]["ETH"])
@@ -201,7 +199,7 @@ async def test_value_is_conserved_through_the_followed_links(
 
 @pytest.mark.large
 async def test_large_scenario_follows_the_mixer(testbed_large: Testbed, tmp_path: Path) -> None:
-    analysis, rounds = await analysed(testbed_large, tmp_path / "case", 20)
+    analysis, rounds = await analysed(testbed_large, tmp_path / "case")
     assert rounds >= 1
     conservation(analysis)
     report = {
