@@ -218,10 +218,12 @@ def trace(
 ) -> None:
     """Crawl from SEED addresses, following value forward in time, and write the case.
 
+    Mixer withdrawals linked to traced deposits with at least --mixer-threshold confidence
+    are followed: their recipients are crawled too, until no new link is found.
     Writes DIR/transfers.parquet (the transfer table), DIR/events.parquet and
     DIR/transactions.parquet (protocol events and facts of the traced transactions) and
-    DIR/report.json (seeds, coverage per address, value that reached labelled services),
-    then prints a summary. The crawl is
+    DIR/report.json (seeds, off-ramps, mixer links, coverage per address, value that reached
+    labelled services), then prints a summary. The crawl is
     checkpointed in DIR: after an interruption the same command resumes it, and a re-run of
     a finished case answers from DIR's cache without a single request.
     """
