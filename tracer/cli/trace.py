@@ -32,7 +32,9 @@ from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
 from tracer.errors import InputError, SourceError
+from tracer.heuristics.mixers.combine import HEURISTICS as DEMIX_HEURISTICS
 from tracer.heuristics.mixers.follow import Route
+from tracer.heuristics.mixers.model import as_float
 from tracer.heuristics.taint.model import Policy
 from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.reports.json_report import build_report
@@ -43,7 +45,8 @@ from tracer.types import NATIVE_TOKEN, Address, parse_address
 
 _stderr = Console(stderr=True)
 NATIVE_DECIMALS = 18  # every chain in configs/chains.toml
-DEFAULT_MIXER_THRESHOLD = 0.5  # the mixer-demix heuristic's attribution threshold
+# The mixer-demix heuristic's own threshold: links it calls attributions are followed.
+DEFAULT_MIXER_THRESHOLD = as_float(DEMIX_HEURISTICS[0].defaults(), "threshold")
 # Crawl extensions through mixers at most: each follows a further layer of withdrawals (a
 # recipient who deposits again, or links found once more of the cluster is known).
 MAX_MIXER_ROUNDS = 8
@@ -220,6 +223,7 @@ def trace(
 
     Mixer withdrawals linked to traced deposits with at least --mixer-threshold confidence
     are followed: their recipients are crawled too, until no new link is found.
+
     Writes DIR/transfers.parquet (the transfer table), DIR/events.parquet and
     DIR/transactions.parquet (protocol events and facts of the traced transactions) and
     DIR/report.json (seeds, off-ramps, mixer links, coverage per address, value that reached
