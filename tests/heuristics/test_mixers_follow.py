@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import polars as pl
 import pytest
 
 from tests.heuristics.test_mixers_signals import (
@@ -35,7 +36,9 @@ from tests.heuristics.test_taint_cases import (
     traced,
     tx,
 )
-from tracer.analysis import CaseAnalysis, analyse_case
+from tracer.analysis import PROBE_MAX_TRANSFERS, CaseAnalysis, MixerFollower, analyse_case
+from tracer.crawl.crawler import Coverage, CoverageStatus, CrawlResult, Root
+from tracer.crawl.protocols import Probe, ProtocolFacts
 from tracer.heuristics.exchanges.offramps import Arrival, Offramp
 from tracer.heuristics.mixers.combine import MixerLink
 from tracer.heuristics.mixers.follow import (
@@ -226,33 +229,42 @@ def test_an_offramp_reached_through_links_is_as_sure_as_its_best_route() -> None
     }
 
 
-def test_a_recipient_who_mixes_again_is_followed_through_both_pools() -> None:
-    """The fixed point, round by round: the thief's note goes out to r1, who deposits into a
-    second pool; that note goes out to r2, who pays an exchange. Innocents use both pools
-    in the same blocks. Each round follows one more layer; the off-ramp's confidence is the
-    product of both links' and its evidence names both."""
-    r1, r2, exchange = a("r1"), a("r2"), a("exchange")
+R1, R2, EXCHANGE = a("r1"), a("r2"), a("exchange")
+
+
+def two_pools() -> tuple[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame], LabelStore]:
+    """The thief's note goes out to r1, who deposits into a second pool; that note goes out
+    to r2, who pays an exchange. Innocents use both pools in the same blocks. Returns
+    (events, transactions, transfers) and the labels."""
     case = Case()
     case.tx("theft", 1, a("victim"), THIEF, 5 * ETH, ROUND)
     case.deposit("d1", 10, THIEF, P1, ETH, THIEF_PRICE)
     case.deposit("d1-innocent", 10, INNOCENT, P1, ETH, ROUND)
-    payout(case, case.withdraw("w1", 20, P1, r1, RELAYER, RELAYER, 6 * GWEI, FEE), P1, r1, ETH)
+    payout(case, case.withdraw("w1", 20, P1, R1, RELAYER, RELAYER, 6 * GWEI, FEE), P1, R1, ETH)
     w1_innocent = case.withdraw("w1-innocent", 21, P1, R_INNOCENT, INNOCENT, None, ROUND)
     payout(case, w1_innocent, P1, R_INNOCENT, ETH, fee=0)
-    case.deposit("d2", 30, r1, P10, ETH // 2, THIEF_PRICE)
+    case.deposit("d2", 30, R1, P10, ETH // 2, THIEF_PRICE)
     case.deposit("d2-innocent", 30, a("innocent-2"), P10, ETH // 2, ROUND)
-    w2 = case.withdraw("w2", 40, P10, r2, RELAYER, RELAYER, 6 * GWEI, FEE)
-    payout(case, w2, P10, r2, ETH // 2)
+    w2 = case.withdraw("w2", 40, P10, R2, RELAYER, RELAYER, 6 * GWEI, FEE)
+    payout(case, w2, P10, R2, ETH // 2)
     w2_innocent = case.withdraw("w2-innocent", 41, P10, a("r-innocent-2"), a("innocent-2"),
                                 None, ROUND)  # fmt: skip
     payout(case, w2_innocent, P10, a("r-innocent-2"), ETH // 2, fee=0)
-    cash_out = case.tx("cash-out", 50, r2, exchange, ETH // 4, THIEF_PRICE)  # keeps the rest
+    case.tx("cash-out", 50, R2, EXCHANGE, ETH // 4, THIEF_PRICE)  # keeps the rest
     case.tx("shop", 51, a("r-innocent-2"), a("shop"), ETH // 4, ROUND)
-    events, transactions, transfers = case.tables()
     store = LabelStore(
         [Label(P1, "Pool 1", Category.MIXER, "test"), Label(P10, "Pool 2", Category.MIXER, "test"),
-         Label(exchange, "Exchange", Category.EXCHANGE, "test", confidence=0.9)]
+         Label(EXCHANGE, "Exchange", Category.EXCHANGE, "test", confidence=0.9)]
     )  # fmt: skip
+    return case.tables(), store
+
+
+def test_a_recipient_who_mixes_again_is_followed_through_both_pools() -> None:
+    """The fixed point, round by round (:func:`two_pools`): each round follows one more
+    layer; the off-ramp's confidence is the product of both links' and its evidence names
+    both."""
+    r1, r2, exchange, cash_out = R1, R2, EXCHANGE, h("cash-out")
+    (events, transactions, transfers), store = two_pools()
 
     def round_of(links: tuple[Link, ...]) -> CaseAnalysis:
         return analyse_case(transfers, events, transactions, [THIEF], store, links=links)
@@ -282,3 +294,43 @@ def test_a_recipient_who_mixes_again_is_followed_through_both_pools() -> None:
     assert all(
         address not in (R_INNOCENT, a("r-innocent-2")) for address, _ in third.taint.balances
     )
+
+
+def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() -> None:
+    """What MixerFollower hands the case after each crawl: new roots one hop past their
+    depositor, probes of the other candidates' recipients (a day after the withdrawal), and
+    the record the next call starts from; it stops once a round of probes changed nothing."""
+    (events, transactions, transfers), store = two_pools()
+    facts = ProtocolFacts(events, transactions)
+    seed_only = CrawlResult(
+        transfers, {THIEF: Coverage(THIEF, 0, 0, 60, CoverageStatus.COMPLETE)}, head_block=60
+    )
+    follower = MixerFollower([THIEF], store, threshold=0.5)
+    first = follower(seed_only, facts, None)
+    assert first is not None
+    # Blocks are 10 minutes apart: a day after block 21 is beyond the table's last block (51).
+    assert (first.roots, first.probes) == (
+        (Root(R1, 1, 20, ((NATIVE_TOKEN, ETH - FEE, None),)),),
+        (Probe(R_INNOCENT, 21, PROBE_MAX_TRANSFERS, 51),),
+    )
+    assert first.record["probed"] == [R_INNOCENT]
+    assert first.record["probes_last_round"] == 1
+    assert [item["to_tx"] for item in first.record["links"]] == [h("w1")]
+    # After the crawl of r1: its deposit is traced, so the second pool's withdrawal is
+    # followed; r1 is one hop past the seed, r2 one past r1.
+    crawled = CrawlResult(
+        transfers,
+        {**seed_only.coverage, R1: Coverage(R1, 1, 20, 60, CoverageStatus.COMPLETE)},
+        head_block=60,
+    )
+    second = follower(crawled, facts, first.record)
+    assert second is not None
+    assert second.roots == (Root(R2, 2, 40, ((NATIVE_TOKEN, ETH // 2 - FEE, None),)),)
+    assert second.probes == (Probe(a("r-innocent-2"), 41, PROBE_MAX_TRANSFERS, 51),)
+    assert [item["to_tx"] for item in second.record["links"]] == [h("w1"), h("w2")]
+    # Settled, and the last round probed: nothing more to do. The analysis is kept for the
+    # report.
+    assert follower(crawled, facts, second.record) is None
+    analysis = follower.analyse(crawled, facts, second.record)
+    assert analysis.settled
+    assert {c.withdrawal_tx for c in analysis.mixer_links if c.followed} == {h("w1"), h("w2")}
