@@ -21,6 +21,7 @@ BENCHMARKS = (
     "explorer_rate",  # explorer source against a rate-limited explorer
     "labels",  # loading label packs, labelling tables, screening, exposure
     "crawl",  # tracer's crawl vs. cryo; warm-cache re-run; peak memory
+    "hops",  # hop depth spent per --max-hops; cost and recall of following the mixer
     "taint",  # graph build + taint policies on 1M/10M synthetic rows vs. networkx-only haircut
     "reports",  # off-ramp paths and the case documents on a 1M-row synthetic case
     "export",  # a 100,000-edge traced graph exported to every format: time and size

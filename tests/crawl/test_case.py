@@ -5,21 +5,25 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import polars as pl
 import pytest
 
-from tests.crawl.activity import BLOCK_SECONDS, GENESIS, Tree
+from tests.crawl.activity import BLOCK_SECONDS, ETH, GENESIS, Tree
 from tests.crawl.conftest import UNLIMITED
 from tracer.chains import chain_by_name
-from tracer.crawl.case import TraceOptions, run_case
-from tracer.crawl.crawler import CrawlLimits
+from tracer.crawl.case import Expansion, TraceOptions, run_case
+from tracer.crawl.crawler import CrawlLimits, CrawlResult, Root
 from tracer.crawl.frontier import FrontierPolicy
+from tracer.crawl.protocols import Probe, ProtocolFacts
 from tracer.crawl.window import first_block_at_or_after, parse_when
 from tracer.errors import InputError
 from tracer.labels.store import LabelStore
 from tracer.sources.jsonrpc import JsonRpcSource
 from tracer.sources.transport import Transport
 from tracer.testbed.anvil import AnvilNode, free_loopback_port
+from tracer.types import NATIVE_TOKEN
 
 
 def block_time(number: int) -> datetime:
@@ -134,3 +138,46 @@ def test_dates_are_parsed_as_utc() -> None:
     )
     with pytest.raises(InputError, match="--until 'yesterday': expected a date"):
         parse_when("yesterday", "--until")
+
+
+async def test_a_case_extends_from_new_roots_and_probes_and_reloads_them_offline(
+    options: TraceOptions, tree: Tree
+) -> None:
+    """An extension crawls its roots (in the same checkpoint, budgets and hop counts) and
+    fetches its probes as evidence only; a re-run loads all of it without a request."""
+    shallow = replace(options, limits=CrawlLimits(max_hops=1))
+    root, probed = tree.levels[2][0], tree.levels[2][7]
+    calls: list[tuple[Any, bool, int]] = []
+
+    def expand(crawl: CrawlResult, facts: ProtocolFacts, record: Any) -> Expansion | None:
+        calls.append((record, root in crawl.coverage, facts.probed.height))
+        if record is not None:
+            return None
+        return Expansion(
+            roots=(Root(root, 1, tree.theft_block, ((NATIVE_TOKEN, ETH, 18),)),),
+            record={"round": 1},
+            probes=(Probe(probed, tree.theft_block, 10),),
+        )
+
+    first = await run_case(shallow, LabelStore(), expand=expand, max_expansions=3)
+    assert calls == [(None, False, 0), ({"round": 1}, True, 6)]
+    assert first.expansions == [{"round": 1}]
+    # The root is fetched at the hop it was given: its outflows are past the hop limit.
+    entry = first.crawl.coverage[root]
+    assert (entry.hop, entry.status.value) == (1, "truncated")
+    assert entry.reason == "hop limit 1 reached: outflows not followed"
+    assert len(first.crawl.coverage) == 1 + 5 + 1
+    # The probe's transfers (its parent's payment and its 5 children) are not crawled.
+    assert probed not in first.crawl.coverage
+    assert set(first.protocol.probed["to_address"].to_list()) == {probed, *tree.levels[3][35:40]}
+    assert first.crawl.transfers.filter(pl.col("from_address") == probed).height == 0
+
+    calls.clear()
+    offline = replace(shallow, rpc_url=dead_url())
+    again = await run_case(offline, LabelStore(), expand=expand, max_expansions=3)
+    assert again.stats.http_requests == 0
+    assert calls == [({"round": 1}, True, 6)]  # the recorded extension is not asked again
+    assert again.crawl.transfers.equals(first.crawl.transfers)
+    assert again.crawl.coverage == first.crawl.coverage
+    assert again.protocol.probed.equals(first.protocol.probed)
+    assert again.expansions == first.expansions

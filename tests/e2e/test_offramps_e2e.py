@@ -1,10 +1,9 @@
 """`tracer trace` on the testbed: the report names the off-ramps the stolen funds reached.
 
 Checked against the scenario's ground truth, never against tracer's own output: every
-off-ramp the thief reached without the mixer is reported with the exact amount, and nothing
-is reported that the thief did not reach (an innocent's deposit address would be a decoy).
-Off-ramps reached through the mixer need mixer links to be followed by the crawl (not yet):
-here they may appear only as ground-truth addresses.
+off-ramp the thief reached without the mixer is reported with the exact amount under every
+policy, and nothing is reported that the thief did not reach (an innocent's deposit address
+would be a decoy). Off-ramps reached through the mixer: ``test_mixer_follow_e2e.py``.
 """
 
 from __future__ import annotations
@@ -20,14 +19,24 @@ import pytest
 from tests.conftest import Testbed
 
 
-def run_trace(testbed: Testbed, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def trace_command(testbed: Testbed, out: Path, *extra: str) -> list[str]:
+    """``tracer trace`` on the thief's seed with the scenario's labels and default limits."""
     truth = json.loads((testbed.out_dir / "ground_truth.json").read_text())
+    return [
+        sys.executable, "-m", "tracer", "trace", truth["seeds"][0], "--rpc-url", testbed.url,
+        "--labels", str(testbed.out_dir / "labels.csv"), "--no-default-labels",
+        "--out", str(out), "--quiet", *extra,
+    ]  # fmt: skip
+
+
+def run_trace(testbed: Testbed, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tracer", "trace", truth["seeds"][0], "--rpc-url", testbed.url,
-         "--labels", str(testbed.out_dir / "labels.csv"), "--no-default-labels",
-         "--max-hops", "20", "--out", str(out), "--quiet", *extra],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        trace_command(testbed, out, *extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 @pytest.mark.parametrize("policy", ["haircut", "fifo", "poison"])

@@ -97,7 +97,8 @@ class Case:
         )  # fmt: skip
         return tx
 
-    def view(self) -> MixerView:
+    def tables(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(events, transactions, transfers) in their schemas."""
         events = pl.DataFrame(self.events, schema_overrides={}, infer_schema_length=None)
         events = pl.concat([pl.DataFrame(schema=EVENT_SCHEMA), events], how="diagonal_relaxed")
         txs = pl.concat(
@@ -105,7 +106,10 @@ class Case:
             how="diagonal_relaxed",
         ).cast(dict(TRANSACTION_SCHEMA))  # type: ignore[arg-type]
         events = events.select([pl.col(n).cast(t) for n, t in EVENT_SCHEMA.items()])
-        return build_view(events, txs, transfers_from_rows(self.transfers))
+        return events, txs, transfers_from_rows(self.transfers)
+
+    def view(self) -> MixerView:
+        return build_view(*self.tables())
 
 
 def base_case() -> Case:
@@ -322,6 +326,7 @@ def test_demix_combines_assigns_one_note_and_reports_every_candidate() -> None:
         # noisy-OR: 1 - (1 - 0.85)(1 - 0.1)(1 - 0.15)
         "confidence": 0.8852,
         "heuristics": ["mixer-gas-fingerprint", "mixer-relayer", "mixer-timing"],
+        "followed": False,
         "details": {
             "depositor": THIEF,
             "relayer": RELAYER,
@@ -352,6 +357,7 @@ def test_demix_combines_assigns_one_note_and_reports_every_candidate() -> None:
         "withdrawal_address": R_INNOCENT,
         "confidence": 0.075,
         "heuristics": ["mixer-timing"],
+        "followed": False,
         "details": {
             "depositor": THIEF,
             "relayer": None,

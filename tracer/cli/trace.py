@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tracer.analysis import analyse_case
+from tracer.analysis import MixerFollower
 from tracer.atomic import atomic_write, atomic_write_text
 from tracer.cases import EDGES_FILE, NODES_FILE
 from tracer.chains import Chain, chain_by_id, chain_by_name
@@ -29,7 +29,7 @@ from tracer.crawl.case import (
     run_case,
     unknown_chain,
 )
-from tracer.crawl.crawler import CrawlLimits, CrawlProgress
+from tracer.crawl.crawler import DEFAULT_MAX_HOPS, CrawlLimits, CrawlProgress
 from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
@@ -37,6 +37,9 @@ from tracer.errors import InputError, SourceError
 from tracer.exporters.registry import check_formats, export_case_dir
 from tracer.graph.build import build_flow_graph
 from tracer.graph.tables import graph_tables, token_info_of
+from tracer.heuristics.mixers.combine import HEURISTICS as DEMIX_HEURISTICS
+from tracer.heuristics.mixers.follow import Route
+from tracer.heuristics.mixers.model import as_float
 from tracer.heuristics.taint.model import Policy
 from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.reports.documents import MARKDOWN_FILE, write_markdown
@@ -51,6 +54,11 @@ from tracer.types import NATIVE_TOKEN, Address, parse_address
 _stderr = Console(stderr=True)
 GraphTables = tuple[pl.DataFrame, pl.DataFrame]  # nodes, edges
 NATIVE_DECIMALS = 18  # every chain in configs/chains.toml
+# The mixer-demix heuristic's own threshold: links it calls attributions are followed.
+DEFAULT_MIXER_THRESHOLD = as_float(DEMIX_HEURISTICS[0].defaults(), "threshold")
+# Crawl extensions through mixers at most: each follows a further layer of withdrawals (a
+# recipient who deposits again, or links found once more of the cluster is known).
+MAX_MIXER_ROUNDS = 8
 
 
 def trace(
@@ -111,8 +119,12 @@ def trace(
         ),
     ] = FrontierPolicy.BFS,
     max_hops: Annotated[
-        int, typer.Option(min=0, help="Stop expanding this many hops from a seed.")
-    ] = 6,
+        int,
+        typer.Option(
+            min=0,
+            help="Stop expanding this many hops from a seed (a mixer crossing counts as one).",
+        ),
+    ] = DEFAULT_MAX_HOPS,
     max_addresses: Annotated[
         int, typer.Option(min=1, help="Fetch at most this many addresses.")
     ] = 500,
@@ -202,6 +214,16 @@ def trace(
             "(every outflow of a tainted address counts in full)."
         ),
     ] = "haircut",
+    mixer_threshold: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Follow a mixer withdrawal when its link to a traced deposit has at least "
+            "this confidence: its recipient is crawled and traced funds flow on from it. "
+            "1 follows only certain links.",
+        ),
+    ] = DEFAULT_MIXER_THRESHOLD,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="No progress display or summary.")
     ] = False,
@@ -218,14 +240,18 @@ def trace(
 ) -> None:
     """Crawl from SEED addresses, following value forward in time, and write the case.
 
+    Mixer withdrawals linked to traced deposits with at least --mixer-threshold confidence
+    are followed: their recipients are crawled too, until no new link is found.
+
     Writes DIR/transfers.parquet (the transfer table), DIR/events.parquet and
     DIR/transactions.parquet (protocol events and facts of the traced transactions) and
-    DIR/report.json (seeds, coverage per address, value that reached labelled services),
-    then prints a summary. The crawl is
+    DIR/report.json (seeds, off-ramps, mixer links, coverage per address, value that reached
+    labelled services), then prints a summary. The crawl is
     checkpointed in DIR: after an interruption the same command resumes it, and a re-run of
     a finished case answers from DIR's cache without a single request.
     """
     parsed_seeds = tuple(dict.fromkeys(parse_address(seed) for seed in seeds))
+    chosen_policy = Policy.parse(policy)
     label_paths = [*([] if no_default_labels else default_pack_paths()), *(labels or [])]
     label_store = LabelStore.from_files(label_paths)
     selected_chain = chain_by_name(chain) if chain else None
@@ -254,19 +280,23 @@ def trace(
         trace_path=trace_path,
         restart=restart,
         labels_digest=labels_digest(label_paths),
+        # Policy and threshold decide which mixer withdrawals are followed, so what is crawled.
+        expansion={"mixer_threshold": mixer_threshold, "policy": chosen_policy.value},
     )
-    chosen_policy = Policy.parse(policy)
+    follower = MixerFollower(
+        parsed_seeds, label_store, policy=chosen_policy, threshold=mixer_threshold
+    )
     if all_chains:
         _trace_all_chains(
             base, label_store, rps, concurrency, quiet=quiet, no_cache=no_cache,
-            policy=chosen_policy,
+            follower=follower,
         )  # fmt: skip
         return
     if not rpc_url:
         raise InputError("no RPC endpoint: give --rpc-url URL or set TRACER_RPC_URL")
     options = _case_options(base, rpc_url, selected_chain, out, rps, concurrency, no_cache)
-    outcome = _run_case(options, label_store, quiet)
-    report, tables = _case_report(outcome, list(parsed_seeds), label_store, chosen_policy)
+    outcome = _run_case(options, label_store, quiet, follower)
+    report, tables = _case_report(outcome, list(parsed_seeds), follower)
     _write_case(out, outcome, report, tables)
     if export:
         export_case_dir(out, export)
@@ -302,6 +332,7 @@ def _case_options(
         trace_path=base.trace_path,
         restart=base.restart,
         labels_digest=base.labels_digest,
+        expansion=base.expansion,
     )
 
 
@@ -344,8 +375,11 @@ def _default_rps(rpc_url: str, chain: Chain | None) -> float | None:
 # -- running with a progress display ------------------------------------------------------
 
 
-def _run_case(options: TraceOptions, labels: LabelStore, quiet: bool) -> TraceOutcome:
-    """Run the crawl with a live line on stderr: addresses, requests, transfers, rate."""
+def _run_case(
+    options: TraceOptions, labels: LabelStore, quiet: bool, follower: MixerFollower
+) -> TraceOutcome:
+    """Run the crawl with a live line on stderr: addresses, requests, transfers, rate; then
+    follow mixer links (crawl their recipients, analyse again) until nothing new is found."""
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -366,7 +400,15 @@ def _run_case(options: TraceOptions, labels: LabelStore, quiet: bool) -> TraceOu
                 f"{stats.http_requests} requests ({stats.requests_per_second:.1f}/s){cached}",
             )
 
-        return asyncio.run(run_case(options, labels, on_progress=on_progress))
+        return asyncio.run(
+            run_case(
+                options,
+                labels,
+                on_progress=on_progress,
+                expand=follower,
+                max_expansions=MAX_MIXER_ROUNDS,
+            )
+        )
 
 
 # -- all chains --------------------------------------------------------------------------
@@ -380,7 +422,7 @@ def _trace_all_chains(
     *,
     quiet: bool,
     no_cache: bool,
-    policy: Policy,
+    follower: MixerFollower,
 ) -> None:
     targets = asyncio.run(_all_chain_targets(base.rpc_url))
     if not targets:
@@ -400,8 +442,8 @@ def _trace_all_chains(
             continue
         out = base.out / chain.name
         options = _case_options(base, url, chain, out, rps, concurrency, no_cache)
-        outcome = _run_case(options, labels, quiet)
-        report, tables = _case_report(outcome, list(base.seeds), labels, policy)
+        outcome = _run_case(options, labels, quiet, follower)
+        report, tables = _case_report(outcome, list(base.seeds), follower)
         _write_case(out, outcome, report, tables)
         _print_notes(outcome)
         traced.append(chain.name)
@@ -476,10 +518,11 @@ def _print_activity(activity: dict[Address, list[ChainActivity]]) -> None:
 
 
 def _case_report(
-    outcome: TraceOutcome, seeds: list[Address], labels: LabelStore, policy: Policy
+    outcome: TraceOutcome, seeds: list[Address], follower: MixerFollower
 ) -> tuple[dict[str, Any], GraphTables]:
     """The report and the traced flow graph's tables (nodes, edges)."""
     crawl = outcome.crawl
+    labels = follower.labels
     report = build_report(
         chain_id=outcome.chain.chain_id,
         native_symbol=outcome.chain.native_symbol,
@@ -491,16 +534,17 @@ def _case_report(
     report["coverage"]["trace_path"] = outcome.trace_path.value
     report["coverage"]["gaps"] = [outcome.data_gap] if outcome.data_gap else []
     report["window"] = {"from_block": crawl.from_block, "to_block": crawl.head_block}
-    analysis = analyse_case(
-        crawl.transfers,
-        outcome.protocol.events,
-        outcome.protocol.transactions,
-        seeds,
-        labels,
-        policy=policy,
-    )
-    report["policy"] = policy.value
-    report["offramps"] = [offramp.to_json() for offramp in analysis.offramps]
+    last = outcome.expansions[-1] if outcome.expansions else None
+    analysis = follower.analyse(crawl, outcome.protocol, last)
+    report["policy"] = follower.policy.value
+    report["mixer_threshold"] = follower.threshold
+    report["mixer_rounds"] = len(outcome.expansions)
+    report["offramps"] = [
+        _with_route(
+            offramp.to_json(), analysis.routes[(offramp.address, offramp.asset.token_address)]
+        )
+        for offramp in analysis.offramps
+    ]
     report["mixer_links"] = [link.to_json() for link in analysis.mixer_links]
     report["findings"] = [finding.to_json() for finding in analysis.findings]
     graph = build_flow_graph(crawl.transfers, analysis.taint, labels)
@@ -510,6 +554,19 @@ def _case_report(
         native_symbol=outcome.chain.native_symbol, conversions=analysis.taint.conversions,
     )  # fmt: skip
     return report, graph_tables(graph, analysis.offramps, token_info)
+
+
+def _with_route(entry: dict[str, Any], route: Route) -> dict[str, Any]:
+    """An off-ramp entry with how it was reached: the route's confidence (``confidence`` is
+    the identification's times this) and the mixer links on its routes."""
+    entry["route"] = {
+        "confidence": round(route.confidence, 4),
+        "mixer_links": [
+            {"deposit_tx": deposit, "withdrawal_tx": withdrawal}
+            for deposit, withdrawal in sorted(route.links)
+        ],
+    }
+    return entry
 
 
 def _write_case(

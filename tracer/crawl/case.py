@@ -15,6 +15,13 @@ trace path. That is how a re-run knows them without asking:
   otherwise), so with the cache it runs offline too.
 * ``--restart``: everything recorded is forgotten and asked again.
 
+**Extensions.** After the crawl, ``run_case`` may extend it (the ``expand`` callback, e.g.
+:class:`tracer.analysis.MixerFollower`): roots to crawl on from and addresses to *probe*
+(fetched as evidence only, kept in :attr:`ProtocolFacts.probed`). Each extension's record is
+kept in the checkpoint's meta with its roots; the facts of the table after it are stored
+apart. A resumed case finishes the recorded extensions, then asks the callback again from
+the last record: being deterministic, it takes the steps an uninterrupted run takes.
+
 A new case directory with a shared warm cache (``--cache``) needs neither a head nor a chain
 id query when given ``--chain`` and ``--to-block``: the cache remembers the trace path per
 chain. Whatever was assumed (chain id, trace path) is checked against the node just before
@@ -26,7 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -35,8 +42,8 @@ from typing import Any, Final
 
 from tracer.chains import Chain, chain_by_id
 from tracer.crawl.checkpoint import Checkpoint
-from tracer.crawl.crawler import Crawler, CrawlLimits, CrawlProgress, CrawlResult
-from tracer.crawl.protocols import ProtocolFacts, load_or_collect
+from tracer.crawl.crawler import Crawler, CrawlLimits, CrawlProgress, CrawlResult, Root
+from tracer.crawl.protocols import Probe, ProtocolFacts, load_or_collect
 from tracer.crawl.tokens import load_or_read as load_token_metadata
 from tracer.crawl.window import blocks_for_window
 from tracer.errors import ChainMismatchError, InputError
@@ -49,6 +56,7 @@ from tracer.types import Address
 CHECKPOINT_FILE: Final = "checkpoint.sqlite"
 CACHE_FILE: Final = "cache.sqlite"
 CASE_FORMAT: Final = 1
+_EXPANSIONS: Final = "expansions"  # checkpoint meta: the records of the extensions crawled
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,9 @@ class TraceOptions:
     trace_path: TracePath | None = None  # forced; None: recorded or probed
     restart: bool = False
     labels_digest: str = ""  # changes when the labels do (they decide where a crawl stops)
+    # What decides the crawl's extensions (e.g. mixer threshold and taint policy): part of
+    # the fingerprint, since it changes which addresses are fetched.
+    expansion: Mapping[str, Any] = field(default_factory=dict)
 
     def fingerprint(self) -> str:
         """Everything that decides what the crawl does, hashed."""
@@ -80,6 +91,8 @@ class TraceOptions:
             "trace_path": self.trace_path.value if self.trace_path else None,
             "labels": self.labels_digest,
         }
+        if self.expansion:
+            document["expansion"] = dict(self.expansion)
         encoded = json.dumps(document, sort_keys=True).encode()
         return hashlib.sha256(encoded).hexdigest()[:32]
 
@@ -106,9 +119,30 @@ class TraceOutcome:
     notes: list[str]
     probed: bool = False  # the trace path was probed in this run (and any gap logged)
     protocol: ProtocolFacts = field(default_factory=ProtocolFacts.empty)
+    # The records of the extensions the crawl went through, in order (see Expansion).
+    expansions: list[Any] = field(default_factory=list)
+    # As kept in the checkpoint: each record with the probes of its extension.
+    recorded: list[dict[str, Any]] = field(default_factory=list)
 
 
 ProgressCallback = Callable[[CrawlProgress, RunStats], None]
+
+
+@dataclass(frozen=True)
+class Expansion:
+    """Roots to crawl on from, and ``record``: what decided them (JSON; e.g. the mixer links
+    followed), kept in the checkpoint with the roots and handed back to the next call."""
+
+    roots: tuple[Root, ...]
+    record: Any
+    probes: tuple[Probe, ...] = ()  # addresses to fetch as evidence only (ProtocolFacts.probed)
+
+
+# Called after the crawl and after every extension with the table so far, its protocol
+# facts and the last record (None before any extension); returns the next extension, or
+# None when there is nothing more to follow. It must be deterministic: a resumed case calls
+# it again on the same state and must get the same answer.
+Expand = Callable[[CrawlResult, ProtocolFacts, Any], Expansion | None]
 
 
 def labels_digest(paths: list[Path], extra: str = "") -> str:
@@ -147,8 +181,11 @@ async def run_case(
     *,
     on_progress: ProgressCallback | None = None,
     transport: Transport | None = None,
+    expand: Expand | None = None,
+    max_expansions: int = 0,
 ) -> TraceOutcome:
-    """Crawl (or resume, or load) the case in ``options.out``."""
+    """Crawl (or resume, or load) the case in ``options.out``; then, while ``expand`` finds
+    something to follow, at most ``max_expansions`` times, crawl on from its roots."""
     started = time.monotonic()
     try:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -161,7 +198,14 @@ async def run_case(
             Checkpoint(options.out / CHECKPOINT_FILE) as checkpoint,
             _maybe_cache(options.cache_path) as cache,
         ):
-            return await _run(options, labels, checkpoint, cache, active, on_progress, started)
+            outcome, crawler, source = await _run(
+                options, labels, checkpoint, cache, active, on_progress, started
+            )
+            if expand is not None:
+                await _expand(outcome, (crawler, source, checkpoint), expand, max_expansions)
+            await _fill_token_metadata(outcome, source, checkpoint)
+            outcome.stats = _stats(active, cache, started)
+            return outcome
     except ChainMismatchError as exc:
         if options.chain is None:
             raise
@@ -182,7 +226,7 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
     transport: Transport,
     on_progress: ProgressCallback | None,
     started: float,
-) -> TraceOutcome:
+) -> tuple[TraceOutcome, Crawler, JsonRpcSource]:
     notes: list[str] = []
     fingerprint = options.fingerprint()
     meta = checkpoint.meta()
@@ -225,16 +269,76 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         notes.append("loaded the finished crawl recorded in this case directory")
     elif result.resumed:
         notes.append("resumed the interrupted crawl recorded in this case directory")
-    # Symbols and decimals the logs lack, read from the tokens (tracer/crawl/tokens.py).
-    tokens = await load_token_metadata(checkpoint, source, result.transfers, result.head_block)
-    result = replace(result, transfers=tokens.filled(result.transfers))
-    notes += tokens.notes
+    # Extensions recorded before a restart were crawled (or are finished) by crawl() above.
+    extended = list(checkpoint.meta().get(_EXPANSIONS, [])) if resume else []
     protocol = await load_or_collect(
-        checkpoint, source, result.transfers, result.from_block, result.head_block
+        checkpoint,
+        source,
+        result.transfers,
+        result.from_block,
+        result.head_block,
+        expansion=len(extended),
+        # Only needed when a crash came before the last extension's facts were stored.
+        probes=[
+            Probe(Address(a), int(b), int(n), None if e is None else int(e))
+            for step in extended
+            for a, b, n, e in step["probes"]
+        ],
     )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
     stats = _stats(transport, cache, started)
-    return TraceOutcome(result, chain, path, gap, stats, notes, probed=probed, protocol=protocol)
+    outcome = TraceOutcome(result, chain, path, gap, stats, notes, probed=probed, protocol=protocol)
+    outcome.expansions = [step["record"] for step in extended]
+    outcome.recorded = extended
+    return outcome, crawler, source
+
+
+async def _expand(
+    outcome: TraceOutcome,
+    running: tuple[Crawler, JsonRpcSource, Checkpoint],
+    expand: Expand,
+    max_expansions: int,
+) -> None:
+    """Crawl on from what ``expand`` finds, until it finds nothing new or the bound."""
+    crawler, source, checkpoint = running
+    while len(outcome.expansions) < max_expansions:
+        last = outcome.expansions[-1] if outcome.expansions else None
+        step = expand(outcome.crawl, outcome.protocol, last)
+        if step is None:
+            return
+        previous = outcome.crawl
+        outcome.expansions.append(step.record)
+        outcome.recorded.append(
+            {
+                "record": step.record,
+                "probes": [
+                    [p.address, p.from_block, p.max_transfers, p.to_block] for p in step.probes
+                ],
+            }
+        )
+        outcome.crawl = await crawler.extend(step.roots, {_EXPANSIONS: outcome.recorded})
+        outcome.protocol = await load_or_collect(
+            checkpoint,
+            source,
+            outcome.crawl.transfers,
+            outcome.crawl.from_block,
+            outcome.crawl.head_block,
+            expansion=len(outcome.expansions),
+            known=outcome.protocol,
+            known_hashes=set(previous.transfers["transaction_hash"].to_list()),
+            probes=step.probes,
+        )
+
+
+async def _fill_token_metadata(
+    outcome: TraceOutcome, source: JsonRpcSource, checkpoint: Checkpoint
+) -> None:
+    """Symbols and decimals the logs lack, read from the tokens (tracer/crawl/tokens.py) once
+    the table is final: after every extension, so tokens met past a mixer get them too."""
+    crawl = outcome.crawl
+    tokens = await load_token_metadata(checkpoint, source, crawl.transfers, crawl.head_block)
+    outcome.crawl = replace(crawl, transfers=tokens.filled(crawl.transfers))
+    outcome.notes += tokens.notes
 
 
 def _reusable(recorded: dict[str, Any]) -> dict[str, Any]:

@@ -46,11 +46,22 @@ def _compare_with_ground_truth(report: dict[str, Any], truth: dict[str, Any]) ->
             f"{amount:>14,.4f} {asset['symbol']:<5} {route:<10} {offramp['address']}"
         )
     false_positives = [key for key in reported if key not in truth_keys]
+    via_mixer = [o for o in truth["offramps"] if o["via_mixer"]]
+    found_via = sum((o["address"], o["asset"]["address"]) in reported for o in via_mixer)
+    followed = [link for link in report["mixer_links"] if link.get("followed")]
+    thief_links = {link["withdrawal_tx"] for link in truth["mixer_links"]}
     _say(
         f"\nReported {len(reported)} off-ramps: {found} of {len(truth['offramps'])} true ones "
-        f"found, {len(false_positives)} not in the ground truth, "
-        f"{sum(a in decoys for a, _ in reported)} of {len(decoys)} decoys. Off-ramps behind the "
-        "mixer need mixer links followed by the crawl (listed in mixer_links, not yet followed)."
+        f"found ({found_via} of {len(via_mixer)} behind the mixer), "
+        f"{len(false_positives)} not in the ground truth, "
+        f"{sum(a in decoys for a, _ in reported)} of {len(decoys)} decoys."
+    )
+    _say(
+        f"Mixer links followed: {len(followed)} "
+        f"({sum(link['withdrawal_tx'] in thief_links for link in followed)} of the thief's "
+        f"{len(thief_links)} withdrawals, "
+        f"{sum(link['withdrawal_tx'] not in thief_links for link in followed)} innocent) "
+        f"in {report['mixer_rounds']} rounds."
     )
 
 
@@ -75,7 +86,6 @@ def main() -> int:
             "--rpc-url", node.url,
             "--labels", str(scenario_dir / LABELS_FILE),
             "--out", str(case_dir),
-            "--max-hops", "20",
         ]  # fmt: skip
         _say(f"\n$ tracer trace {seed_address} --rpc-url {node.url} --labels "
              f"{scenario_dir / LABELS_FILE} --out {case_dir}\n")  # fmt: skip

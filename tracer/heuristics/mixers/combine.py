@@ -103,6 +103,7 @@ class MixerLink:
     received_raw: int | None  # what reached the withdrawal address (less the relayer fee)
     withdrawal_block: int
     assigned: bool  # False: no traced note was left for it in the pool
+    followed: bool = False  # the trace went on through it (see mixers.follow)
 
     @property
     def heuristics(self) -> tuple[str, ...]:
@@ -116,6 +117,7 @@ class MixerLink:
             "withdrawal_address": self.withdrawal_address,
             "confidence": round(self.confidence, 4),
             "heuristics": list(self.heuristics),
+            "followed": self.followed,
             "details": {
                 "depositor": self.depositor,
                 "relayer": self.relayer,

@@ -4,7 +4,9 @@ Wallet software and scripts reuse one gas price (or EIP-1559 tip); a price nobod
 the pool uses is an identifier (Tutela's "unique gas price", Béres et al.'s gas-price
 profile). *Distinctive* is measured where it matters: among the pool's own transactions
 (deposits and withdrawals) sent by addresses outside the cluster, at most
-``max_foreign_senders`` used it. A round price that others use too is no evidence.
+``max_foreign_senders`` used it. A round price that others use too is no evidence. Not
+foreign: whoever made a traced deposit, and the recipient whose withdrawal is weighed (its
+own later deposits would otherwise hide the habit it shares with the cluster).
 
 A relayed withdrawal carries the relayer's price, so the price is also looked for on what
 the recipient sends after the withdrawal.
@@ -70,19 +72,24 @@ def _label(fingerprint: Fingerprint) -> str:
 
 
 def distinctive_fingerprints(
-    view: MixerView, traced: Traced, max_foreign_senders: int
+    view: MixerView, traced: Traced, max_foreign_senders: int, recipient: Address | None = None
 ) -> dict[Fingerprint, str]:
     """The cluster's fingerprints that are rare on the pool's transactions, each with one
-    cluster transaction that used it (the evidence)."""
+    cluster transaction that used it (the evidence). ``recipient`` (the withdrawal's, whose
+    link is weighed) is not counted as foreign: it is the address in question, and its own
+    later pool transactions (mixing again) would otherwise hide the very habit it shares."""
     ours: dict[Fingerprint, str] = {}
     for sender_txs in (view.sent.get(a, ()) for a in sorted(traced.addresses)):
         for sent in sender_txs:
             ours.setdefault(sent.fingerprint, sent.tx)
+    # Whoever made a traced deposit is the cluster's too (an address reached only through a
+    # followed link deposits traced notes without being a member).
+    ours_too = {d.depositor for d in traced.deposits} | {recipient}
     foreign: dict[Fingerprint, set[Address]] = defaultdict(set)
     for tx in sorted(view.pool_txs()):
         if tx in view.fingerprints:
             sender, fingerprint = view.fingerprints[tx]
-            if sender not in traced.addresses:
+            if sender not in traced.addresses and sender not in ours_too:
                 foreign[fingerprint].add(sender)
     return {fp: tx for fp, tx in ours.items() if len(foreign.get(fp, ())) <= max_foreign_senders}
 
@@ -95,9 +102,10 @@ def gas_fingerprint(
 ) -> dict[str, Evidence]:
     settings = settings_of(HEURISTICS[0], overrides)
     strength = as_float(settings, "strength")
-    distinctive = distinctive_fingerprints(view, traced, as_int(settings, "max_foreign_senders"))
+    max_foreign = as_int(settings, "max_foreign_senders")
     found: dict[str, Evidence] = {}
     for w in withdrawals:
+        distinctive = distinctive_fingerprints(view, traced, max_foreign, w.recipient)
         own = view.fingerprints.get(w.tx)
         if w.relayer is None and own is not None and own[1] in distinctive:
             found[w.tx] = Evidence(
