@@ -47,8 +47,10 @@ def seed_paths(
     for source, target, key, data in edges:
         if target in arrival or source not in arrival or arrival[source] >= data["order"]:
             continue
-        if graph.nodes[source].get("stop") and source not in seed_set:
-            continue  # services end the trace
+        if graph.nodes[source].get("stop") and source not in seed_set and not data["converted_raw"]:
+            # Services end the trace, unless traced value was carried on from them: a
+            # followed mixer link pays the withdrawal's recipient out of the pool.
+            continue
         arrival[target] = data["order"]
         previous[target] = (source, key, data["tx_hash"])
     found: dict[str, SeedPath] = {}
