@@ -100,8 +100,15 @@ def analyse_case(
     """``links``: mixer links to follow (from an earlier analysis' ``next_links``);
     ``threshold``: the confidence from which links are followed (default: ``mixer-demix``'s);
     ``probed``: transfers of addresses fetched only as evidence for demixing (not traced)."""
-    taint = trace_taint(transfers, list(seeds), policy, labels, links=links)
-    deposit_addresses = detect_deposit_addresses(transfers, labels)
+    seed_list = list(seeds)
+    taint = trace_taint(transfers, seed_list, policy, labels, links=links)
+    # A seed that cashes out in one move looks like a deposit address by behaviour, but the
+    # seed is the thief's own wallet: where it paid is the off-ramp, not the seed itself.
+    deposit_addresses = tuple(
+        deposit
+        for deposit in detect_deposit_addresses(transfers, labels)
+        if deposit.address not in seed_list
+    )
     offramps = find_offramps(
         transfers,
         labels,
