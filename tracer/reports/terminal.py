@@ -76,29 +76,33 @@ def _header(report: Mapping[str, Any]) -> Text:
 
 
 def _offramps_table(groups: list[EntityGroup]) -> Table:
+    # Three columns so that an 80-column terminal shows every address whole (it is copied into
+    # other tools) and every amount whole (folded, never cut with an ellipsis).
     table = Table(title="Off-ramps reached by traced funds, by entity", title_justify="left")
-    table.add_column("entity")
-    table.add_column("category")
-    table.add_column("address", no_wrap=True, min_width=42)  # copied into other tools: whole
-    table.add_column("traced amount")
-    table.add_column("confidence", justify="right")
-    table.add_column("arrivals", justify="right")
+    table.add_column("off-ramp", no_wrap=True, min_width=42)
+    table.add_column("traced amount", overflow="fold", min_width=14)
+    table.add_column("conf.", justify="right", no_wrap=True)
     for group in groups:
         for index, offramp in enumerate(group.offramps):
             confidence = float(offramp["confidence"])
-            style = "" if confidence >= ATTRIBUTION else "dim"
+            arrivals = len(offramp.get("arrivals", []))
+            facts = [str(offramp["category"]), f"{arrivals} arrival{'s' if arrivals != 1 else ''}"]
+            if confidence < ATTRIBUTION:
+                facts.append("candidate")
+            described = Text()
+            if index == 0:
+                described.append(plain(group.entity), style="bold")
+                described.append("\n")
+            described.append(plain(", ".join(facts)) + "\n" + plain(str(offramp["address"])))
             table.add_row(
-                inert(group.entity) if index == 0 else "",
-                inert(str(offramp["category"])),
-                inert(str(offramp["address"])),
+                described,
                 inert(amount_text(asset_of(offramp))),
-                f"{confidence:.2f}" + ("" if confidence >= ATTRIBUTION else " candidate"),
-                str(len(offramp.get("arrivals", []))),
-                style=style,
+                f"{confidence:.2f}",
+                style="" if confidence >= ATTRIBUTION else "dim",
             )
         if len(group.totals) and len(group.offramps) > 1:
             totals = ", ".join(amount_text(total) for total in group.totals)
-            table.add_row("", "", "[italic]total[/italic]", inert(totals), "", "")
+            table.add_row("[italic]total[/italic]", inert(totals), "")
         table.add_section()
     return table
 
@@ -107,8 +111,8 @@ def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
     table = Table(
         title="Paths from a seed (largest traced arrival per off-ramp)", title_justify="left"
     )
-    table.add_column("off-ramp")
-    table.add_column("hops: address -(tx, traced amount)->")
+    table.add_column("off-ramp", overflow="fold")
+    table.add_column("hops: address -(tx, traced amount)->", overflow="fold")
     for offramp in offramps:
         paths = offramp["paths"]
         path = paths[0]
@@ -137,7 +141,7 @@ def _mixers_and_findings(report: Mapping[str, Any]) -> RenderableType:
     if not counts:
         return Group(text, Text("Findings: none"))
     table = Table(title=f"Findings: {sum(counts.values())}", title_justify="left")
-    table.add_column("heuristic")
+    table.add_column("heuristic", overflow="fold")
     table.add_column("findings", justify="right")
     for heuristic, count in counts.items():
         table.add_row(inert(heuristic), str(count))
