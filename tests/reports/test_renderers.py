@@ -94,7 +94,7 @@ def test_a_narrow_terminal_shows_every_offramp_address_and_amount_whole() -> Non
     table = terminal_text(report, width=80).split("Paths from a seed")[0]
     assert max(len(line) for line in table.splitlines()) <= 80
     cells = "".join(table.replace("│", " ").split())
-    for offramp in report["offramps"]:  # type: ignore[attr-defined]
+    for offramp in report["offramps"]:
         assert offramp["address"] in table, offramp
         if offramp["amount"] is not None:  # folded across lines at worst, never cut
             assert f"{offramp['amount']}{offramp['asset']}" in cells, offramp
