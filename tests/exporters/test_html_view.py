@@ -36,7 +36,9 @@ from tests.exporters.html_case import (
 )
 from tracer.amounts import whole_units
 from tracer.cases import Case, load_case
+from tracer.errors import InputError
 from tracer.exporters.html import case_view_data, write_case_view
+from tracer.exporters.html.columns import exact_raw
 from tracer.exporters.html.figures import sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
 from tracer.exporters.html.model import Assets
@@ -592,3 +594,19 @@ def test_page_amounts_match_the_python_formatter_on_uint256_values(loaded: Loade
         "() => [tracerAmounts.wholeUnits('000120', 1), tracerAmounts.wholeUnits('-1500', 3),"
         " tracerAmounts.wholeUnits('-0', 2), tracerAmounts.display('0042', null)]"
     ) == [whole_units(120, 1), whole_units(-1500, 3), "0", "42 (raw units)"]
+
+
+def test_raw_amounts_reach_the_page_as_plain_digits() -> None:
+    assert exact_raw(pl.Series(["12", "007", str(2**256 - 1)])) == ["12", "007", str(2**256 - 1)]
+    assert exact_raw(pl.Series(["12", " 5", "1_000", "+3"])) == ["12", "5", "1000", "3"]
+    with pytest.raises(ValueError):
+        exact_raw(pl.Series(["1", "1.5"]))
+
+
+def test_an_edge_to_an_address_not_among_the_nodes_is_an_input_error(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    edges = case.edges.with_columns(
+        target=pl.when(pl.col("order") == 7).then(pl.lit("0x" + "9" * 40)).otherwise("target")
+    )
+    with pytest.raises(InputError, match="not among the case's nodes"):
+        case_view_data(Case(tmp_path, case.report, case.nodes, edges))

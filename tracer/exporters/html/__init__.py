@@ -47,6 +47,7 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
     asset_index = {key: index for index, key in enumerate(keys)}
     nodes = node_columns(case, hops, asset_index)
     node_index = {node_id: index for index, node_id in enumerate(nodes["id"])}
+    edges = edge_columns(case.edges, nodes["id"], asset_index)  # checks every edge's ends
     flows = sankey_flows(case.nodes, case.edges, assets, hops)
     seeds = case.report.get("seeds")
     return {
@@ -61,7 +62,7 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
         "graph": graph_figure(drawn, case.edges, positions, node_index),
         "assets": asset_columns(assets, keys),
         "nodes": nodes,
-        "edges": edge_columns(case.edges, nodes["id"], asset_index),
+        "edges": edges,
         "sankeys": [{"title": flow["title"], "figure": sankey_figure(flow)} for flow in flows],
         "offramps": {"columns": list(OFFRAMP_COLUMNS), "rows": offramp_rows(case, assets)},
         "legend": legend_rows(case.nodes["role"].to_list()),
