@@ -8,8 +8,10 @@ drew (one tagged SVG point per node), never from a number Python wrote.
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import random
 import re
 from collections import defaultdict
 from collections.abc import Iterator
@@ -32,8 +34,11 @@ from tests.exporters.html_case import (
     open_view,
     trace_hostile_case,
 )
+from tracer.amounts import whole_units
 from tracer.cases import Case, load_case
+from tracer.errors import InputError
 from tracer.exporters.html import case_view_data, write_case_view
+from tracer.exporters.html.columns import exact_raw
 from tracer.exporters.html.figures import sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
 from tracer.exporters.html.model import Assets
@@ -103,7 +108,7 @@ def test_loads_offline_without_errors_and_draws_every_node_and_edge(
 
 
 def test_markup_in_labels_is_shown_as_text_and_never_runs(
-    loaded: LoadedPage, traced: HostileCase
+    loaded: LoadedPage, traced: HostileCase, case: Case
 ) -> None:
     page = loaded.page
     assert page.evaluate("window.__pwned") is None
@@ -115,6 +120,20 @@ def test_markup_in_labels_is_shown_as_text_and_never_runs(
     assert entries["Label sources"] == [f"{HOSTILE} (thief): {HOSTILE}"]  # its source file
     # Plotly's hover label (it renders some HTML) under the pointer shows the same text.
     assert HOSTILE in (page.locator("#graph .hoverlayer .hovertext").text_content() or "")
+    # The arrows' hover text, written by the page: the hostile name escaped for Plotly.
+    customdata, hovertext = page.evaluate(
+        "() => { const arrows = document.getElementById('graph').data[1];"
+        " return [arrows.customdata, arrows.hovertext]; }"
+    )
+    escaped = html.escape(HOSTILE, quote=False)
+    touching = [
+        text
+        for index, text in zip(customdata, hovertext, strict=True)
+        if traced.hop in (case.edges["source"][index], case.edges["target"][index])
+    ]
+    assert touching and all(escaped in text for text in touching)
+    assert all("<" not in text.replace("<br>", "") for text in hovertext)
+    assert len(hovertext) == case.edges.height  # every transfer is drawn in this case
     # The off-ramp with a hostile entity: in the table, on the graph and in the Sankey.
     rows = page.eval_on_selector_all(
         "#offramps tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent))"
@@ -159,21 +178,23 @@ def test_clicking_an_edge_shows_the_transfer_with_exact_amounts(
 ) -> None:
     page = loaded.page
     # The native transfer whose arrow lies farthest from any node: a click there is unambiguous.
-    native = set(case.edges.filter(case.edges["transfer_kind"] == "native")["id"].to_list())
+    kinds = case.edges["transfer_kind"].to_list()
+    native = {index for index, kind in enumerate(kinds) if kind == "native"}
     separation = page.evaluate(
         """() => {
           const centre = e => { const b = e.getBoundingClientRect();
                                 return [b.x + b.width / 2, b.y + b.height / 2]; };
           const nodes = [...document.querySelectorAll('[data-node-id]')].map(centre);
-          return [...document.querySelectorAll('[data-edge-id]')].map(e => {
+          return [...document.querySelectorAll('[data-edge-index]')].map(e => {
             const [x, y] = centre(e);
-            return [e.dataset.edgeId, Math.min(...nodes.map(([a, b]) => Math.hypot(a - x, b - y)))];
+            return [Number(e.dataset.edgeIndex),
+                    Math.min(...nodes.map(([a, b]) => Math.hypot(a - x, b - y)))];
           });
         }"""
     )
-    edge_id = max((gap, edge_id) for edge_id, gap in separation if edge_id in native)[1]
-    edge = case.edges.filter(case.edges["id"] == edge_id).row(0, named=True)
-    click_centre(page, f'[data-edge-id="{edge_id}"]')
+    index = max((gap, index) for index, gap in separation if index in native)[1]
+    edge = case.edges.row(index, named=True)
+    click_centre(page, f'[data-edge-index="{index}"]')
     entries = panel_entries(page)
     assert page.locator("#panel-title").text_content() == "Transfer"
     assert entries["Transaction"] == [edge["transaction_hash"]]
@@ -190,7 +211,8 @@ def test_sankey_has_one_diagram_per_asset_and_switches(loaded: LoadedPage, case:
     assert options[0] == "ETH"
     page.select_option("#asset", index=1)
     # A token's diagram is titled "<symbol> (<token address>)"; the native asset's is "ETH".
-    page.wait_for_function("document.querySelector('#sankey .gtitle').textContent.includes('(0x')")
+    # (A locator, not wait_for_function: polling a function needs eval, which the CSP forbids.)
+    page.locator("#sankey .gtitle", has_text="(0x").wait_for()
     assert page.locator("#sankey .sankey-node").count() > 2
     assert loaded.errors == []
 
@@ -257,16 +279,16 @@ def test_page_policy_forbids_network_and_unlisted_scripts(case: Case) -> None:
     directives = dict(part.strip().split(" ", 1) for part in policy.group(1).split(";"))
     assert directives["default-src"] == "'none'"
     sources = directives["script-src"].split()
-    assert len(sources) == 2 and all(source.startswith("'sha256-") for source in sources)
+    assert len(sources) == 3 and all(source.startswith("'sha256-") for source in sources)
     assert "connect-src" not in directives  # falls back to 'none'
     # The label text exists in the file only in escaped JSON.
     data = page.split(f'id="{DATA_ELEMENT_ID}">', 1)[1].split("</script>", 1)[0]
     assert HOSTILE not in page
-    details = json.loads(data)["nodes"]
+    nodes = json.loads(data)["nodes"]
     hostile = [row["id"] for row in case.nodes.iter_rows(named=True) if HOSTILE in row["labels"]]
     assert len(hostile) == 2
     for node_id in hostile:
-        assert ["Labels", [HOSTILE]] in details[node_id]
+        assert nodes["labels"][nodes["id"].index(node_id)] == [HOSTILE]
 
 
 def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> None:
@@ -294,6 +316,7 @@ def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> 
 # address X (the token); B pays X (ETH).
 S, A, D, B, X, V = (f"0x{digit * 40}" for digit in "123456")
 TOK = f"0x{'a' * 40}"
+NFT = f"0x{'b' * 40}#7"
 
 
 def small_case(tmp_path: Path) -> Case:
@@ -408,42 +431,122 @@ def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
     assert figure["link"]["customdata"] == ["0.0004 TOK", "0.0004 TOK"]
 
 
-def test_evidence_of_a_small_case_is_pinned(tmp_path: Path) -> None:
-    data = case_view_data(small_case(tmp_path))
-    at = "2024-05-01 {} UTC".format
-    assert data["nodes"][A] == [
-        ["Address", A],
-        ["Role", "Unlabelled address (hop wallet)"],
-        ["Entity", "—"],
-        ["Labels", "none"],
-        ["Hops from a seed", "1"],
-        ["First seen", at("00:03:00")],
-        ["Last seen", "—"],
-        ["Transfers in", [f"{at('01:02:00')} 0x{2:064x}", f"{at('01:04:00')} 0x{4:064x}"]],
-        ["Transfers out", [f"{at('01:05:00')} 0x{5:064x}", f"{at('01:06:00')} 0x{6:064x}"]],
-    ]
-    assert data["nodes"][V][4] == [
-        "Hops from a seed",
-        "none: no seed reaches it (it sent value in)",
-    ]
-    assert data["edges"][f"0x{4:064x}:erc20:::"] == [
-        ["Transaction", f"0x{4:064x}"],
-        ["Block", "4"],
-        ["Time", at("01:04:00")],
-        ["From", f"{D} (Swap <b>Pool</b>)"],  # inserted as text by the page
-        ["To", A],
-        ["Kind", "erc20"],
-        ["Asset", f"TOK ({TOK})"],
-        ["Amount", "0.0004 TOK"],
-        ["Traced", "0.0004 TOK"],
-        ["Created by a swap or link", "0.0004 TOK"],
-    ]
+def show_node(page: Page, address: str) -> dict[str, list[str]]:
+    """A node's panel, found by address as a person would (the finder box)."""
+    page.fill("#find", address)
+    page.press("#find", "Enter")
+    return panel_entries(page)
+
+
+def show_edge(page: Page, index: int) -> dict[str, list[str]]:
+    """An edge's panel: the click Plotly reports for arrow ``index`` (row ``index`` of the
+    edges), sent through Plotly's own event, so no pixel has to be hit."""
+    page.evaluate(
+        "index => document.getElementById('graph').emit('plotly_click',"
+        " {points: [{curveNumber: 1, customdata: index}]})",
+        index,
+    )
+    assert page.locator("#panel-title").text_content() == "Transfer"
+    return panel_entries(page)
+
+
+def test_evidence_of_a_small_case_is_pinned(browser: Browser, tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    data = case_view_data(case)
     assert data["summary"] == {
         "seeds": [S], "policy": "—", "chain_id": "1", "nodes": 6, "edges": 7, "drawn_nodes": 6,
     }  # fmt: skip
+    opened = open_view(browser, write_case_view(case, tmp_path / "small.html"))
+    page = opened.page
+    try:
+        at = "2024-05-01 {} UTC".format
+        assert show_node(page, A) == {
+            "Address": [A],
+            "Role": ["Unlabelled address (hop wallet)"],
+            "Entity": ["—"],
+            "Labels": ["none"],
+            "Hops from a seed": ["1"],
+            "First seen": [at("00:03:00")],
+            "Last seen": ["—"],
+            "Transfers in": [f"{at('01:02:00')} 0x{2:064x}", f"{at('01:04:00')} 0x{4:064x}"],
+            "Transfers out": [f"{at('01:05:00')} 0x{5:064x}", f"{at('01:06:00')} 0x{6:064x}"],
+        }
+        assert list(show_node(page, A)) == [
+            "Address", "Role", "Entity", "Labels", "Hops from a seed", "First seen", "Last seen",
+            "Transfers in", "Transfers out",
+        ]  # fmt: skip
+        assert page.locator("#panel-title").text_content() == "0x222222…2222"
+        assert show_node(page, V)["Hops from a seed"] == [
+            "none: no seed reaches it (it sent value in)"
+        ]
+        dex = show_node(page, D)
+        assert dex["Trace stops"] == ["yes: a service; traced value is not followed past it"]
+        assert page.locator("#panel-title").text_content() == "Swap <b>Pool</b> (0x333333…3333)"
+        assert show_node(page, S)["Seed"] == ["yes: the trace starts here"]
+        assert show_edge(page, 3) == {
+            "Transaction": [f"0x{4:064x}"],
+            "Block": ["4"],
+            "Time": [at("01:04:00")],
+            "From": [f"{D} (Swap <b>Pool</b>)"],  # inserted as text by the page
+            "To": [A],
+            "Kind": ["erc20"],
+            "Asset": [f"TOK ({TOK})"],
+            "Amount": ["0.0004 TOK"],
+            "Traced": ["0.0004 TOK"],
+            "Created by a swap or link": ["0.0004 TOK"],
+        }
+        last = show_edge(page, 6)  # B pays X 5 ETH and one wei
+        assert last["Amount"] == last["Traced"] == ["5.000000000000000001 ETH"]
+        assert last["Created by a swap or link"] == ["0 ETH"]
+        assert page.locator("#panel-body b").count() == 0
+        assert opened.errors == []
+    finally:
+        page.close()
 
 
-def test_label_sources_are_listed_after_the_labels(tmp_path: Path) -> None:
+def test_traced_books_and_long_transfer_lists(browser: Browser, tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    books = [
+        {"asset": NATIVE_TOKEN, "received_raw": str(2**256 - 1), "sent_raw": "0",
+         "held_raw": str(2**256 - 1)},
+        {"asset": NFT, "received_raw": "1", "sent_raw": "1", "held_raw": "0"},
+    ]  # fmt: skip
+    nodes = case.nodes.with_columns(
+        traced=pl.when(pl.col("id") == A)
+        .then(pl.lit(books, NODE_SCHEMA["traced"]))
+        .otherwise("traced")
+    )
+    # A pays B thirty more times: its panel lists 25 and says how many more there are.
+    extra = pl.concat(
+        [case.edges]
+        + [
+            case.edges.filter(pl.col("source") == A, pl.col("target") == B).with_columns(
+                id=pl.lit(f"extra-{n}"), transaction_hash=pl.lit(f"0x{100 + n:064x}")
+            )
+            for n in range(30)
+        ]
+    )
+    view = write_case_view(Case(tmp_path, case.report, nodes, extra), tmp_path / "books.html")
+    opened = open_view(browser, view)
+    try:
+        entries = show_node(opened.page, A)
+        wei = str(2**256 - 1)
+        whole = f"{wei[:-18]}.{wei[-18:]}"
+        assert entries["Traced ETH"] == [f"received {whole} ETH", "sent 0 ETH", f"held {whole} ETH"]
+        # A token no transfer names: decimals unknown, so raw units, as Python writes them.
+        text, title = Assets.of_case(case).text, Assets.of_case(case).title
+        assert entries[f"Traced {title(NFT)}"] == [
+            f"received {text(NFT, 1)}", f"sent {text(NFT, 1)}", f"held {text(NFT, 0)}",
+        ]  # fmt: skip
+        assert text(NFT, 1) == "1 (raw units) token 0xbbbbbbbb… #7"
+        outgoing = entries["Transfers out"]
+        assert len(outgoing) == 26 and outgoing[-1] == "… and 7 more (click the edges)"
+        assert opened.errors == []
+    finally:
+        opened.page.close()
+
+
+def test_label_sources_are_listed_after_the_labels(browser: Browser, tmp_path: Path) -> None:
     case = small_case(tmp_path)
     details = [
         {"name": "Desk <b>7</b>", "category": "exchange", "source": "list <i>a</i>",
@@ -456,15 +559,54 @@ def test_label_sources_are_listed_after_the_labels(tmp_path: Path) -> None:
         .then(pl.lit(details, NODE_SCHEMA["label_details"]))
         .otherwise("label_details"),
     )
-    data = case_view_data(Case(case.directory, case.report, nodes, case.edges))
-    assert data["nodes"][A][3:5] == [
-        ["Labels", ["Desk <b>7</b>"]],
-        [
-            "Label sources",
-            [
-                "Desk <b>7</b> (exchange): list <i>a</i>, dated 2024-04-30",
-                "Desk <b>7</b> (exchange): list b",
-            ],
-        ],
-    ]
-    assert "Label sources" not in dict((key, value) for key, value in data["nodes"][B])
+    view = write_case_view(
+        Case(case.directory, case.report, nodes, case.edges), tmp_path / "l.html"
+    )
+    opened = open_view(browser, view)
+    try:
+        entries = show_node(opened.page, A)
+        assert list(entries)[3:5] == ["Labels", "Label sources"]
+        assert entries["Labels"] == ["Desk <b>7</b>"]
+        assert entries["Label sources"] == [
+            "Desk <b>7</b> (exchange): list <i>a</i>, dated 2024-04-30",
+            "Desk <b>7</b> (exchange): list b",
+        ]
+        assert "Label sources" not in show_node(opened.page, B)
+        # The edge from A names it by its label.
+        assert show_edge(opened.page, 4)["From"] == [f"{A} (Desk <b>7</b>)"]
+        assert opened.errors == []
+    finally:
+        opened.page.close()
+
+
+def test_page_amounts_match_the_python_formatter_on_uint256_values(loaded: LoadedPage) -> None:
+    rng = random.Random(20261125)
+    cases = [(0, 18), (1, 18), (10**18, 18), (5 * 10**17, 18), (2**256 - 1, 0), (2**256 - 1, 77),
+             (2**256 - 1, 78), (123, 0), (123, 5), (10**77, 77)]  # fmt: skip
+    cases += [(rng.getrandbits(rng.randrange(1, 257)), rng.randrange(0, 80)) for _ in range(500)]
+    shown = loaded.page.evaluate(
+        "cases => cases.map(([raw, decimals]) => tracerAmounts.wholeUnits(raw, decimals))",
+        [[str(raw), decimals] for raw, decimals in cases],
+    )
+    assert shown == [whole_units(raw, decimals) for raw, decimals in cases]
+    # Leading zeros and a sign, as int() reads them; unknown decimals show raw units.
+    assert loaded.page.evaluate(
+        "() => [tracerAmounts.wholeUnits('000120', 1), tracerAmounts.wholeUnits('-1500', 3),"
+        " tracerAmounts.wholeUnits('-0', 2), tracerAmounts.display('0042', null)]"
+    ) == [whole_units(120, 1), whole_units(-1500, 3), "0", "42 (raw units)"]
+
+
+def test_raw_amounts_reach_the_page_as_plain_digits() -> None:
+    assert exact_raw(pl.Series(["12", "007", str(2**256 - 1)])) == ["12", "007", str(2**256 - 1)]
+    assert exact_raw(pl.Series(["12", " 5", "1_000", "+3"])) == ["12", "5", "1000", "3"]
+    with pytest.raises(ValueError):
+        exact_raw(pl.Series(["1", "1.5"]))
+
+
+def test_an_edge_to_an_address_not_among_the_nodes_is_an_input_error(tmp_path: Path) -> None:
+    case = small_case(tmp_path)
+    edges = case.edges.with_columns(
+        target=pl.when(pl.col("order") == 7).then(pl.lit("0x" + "9" * 40)).otherwise("target")
+    )
+    with pytest.raises(InputError, match="not among the case's nodes"):
+        case_view_data(Case(tmp_path, case.report, case.nodes, edges))

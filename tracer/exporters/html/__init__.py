@@ -15,18 +15,10 @@ import polars as pl
 
 from tracer.atomic import atomic_write_text
 from tracer.cases import Case
+from tracer.exporters.html.columns import asset_columns, asset_keys, edge_columns, node_columns
 from tracer.exporters.html.figures import graph_figure, sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
-from tracer.exporters.html.model import (
-    OFFRAMP_COLUMNS,
-    Assets,
-    display_name,
-    edge_detail,
-    legend_rows,
-    node_details,
-    node_name,
-    offramp_rows,
-)
+from tracer.exporters.html.model import OFFRAMP_COLUMNS, Assets, legend_rows, offramp_rows
 from tracer.exporters.html.page import render_page
 from tracer.exporters.html.sankey import sankey_flows
 
@@ -51,8 +43,11 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
     hops = {node_id: position.hops for node_id, position in full.items()}
     drawn = _drawn_nodes(case.nodes, full, max_drawn_nodes)
     positions = full if drawn.height == case.nodes.height else _layout(drawn, case.edges)
-    names = {row["id"]: display_name(row) for row in case.nodes.iter_rows(named=True)}
-    known = {row["id"]: node_name(row) for row in case.nodes.iter_rows(named=True)}
+    keys = asset_keys(case)
+    asset_index = {key: index for index, key in enumerate(keys)}
+    nodes = node_columns(case, hops, asset_index)
+    node_index = {node_id: index for index, node_id in enumerate(nodes["id"])}
+    edges = edge_columns(case.edges, nodes["id"], asset_index)  # checks every edge's ends
     flows = sankey_flows(case.nodes, case.edges, assets, hops)
     seeds = case.report.get("seeds")
     return {
@@ -64,12 +59,10 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
             "edges": case.edges.height,
             "drawn_nodes": drawn.height,
         },
-        "graph": graph_figure(drawn, case.edges, positions, assets),
-        "nodes": node_details(case, assets, hops),
-        "edges": {
-            row["id"]: edge_detail(row, assets, known) for row in case.edges.iter_rows(named=True)
-        },
-        "titles": names,
+        "graph": graph_figure(drawn, case.edges, positions, node_index),
+        "assets": asset_columns(assets, keys),
+        "nodes": nodes,
+        "edges": edges,
         "sankeys": [{"title": flow["title"], "figure": sankey_figure(flow)} for flow in flows],
         "offramps": {"columns": list(OFFRAMP_COLUMNS), "rows": offramp_rows(case, assets)},
         "legend": legend_rows(case.nodes["role"].to_list()),

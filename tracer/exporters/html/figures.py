@@ -8,14 +8,13 @@ the characters they stand for). Text the page inserts itself never comes through
 from __future__ import annotations
 
 import html
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import polars as pl
 
 from tracer.exporters.html.layout import Position
-from tracer.exporters.html.model import Assets, display_name
+from tracer.exporters.html.model import display_name
 from tracer.exporters.legend import LEGEND, legend_entry
 
 # The legend's shape names → Plotly marker symbols.
@@ -41,27 +40,29 @@ def plotly_text(text: str) -> str:
 
 
 def graph_figure(
-    nodes: pl.DataFrame, edges: pl.DataFrame, positions: Mapping[str, Position], assets: Assets
+    nodes: pl.DataFrame,
+    edges: pl.DataFrame,
+    positions: Mapping[str, Position],
+    node_index: Mapping[str, int],
 ) -> dict[str, Any]:
     """The node-link figure: edge lines, clickable edge arrows, one node trace per role.
 
     Only nodes in ``positions`` (and edges between them) are drawn. ``node_traces`` and
-    ``edge_traces`` name the trace indices whose ``customdata`` are node or edge ids.
+    ``edge_traces`` name the trace indices whose ``customdata`` are node indices (in
+    ``node_index``) or edge indices (rows of ``edges``); the page writes the arrows' hover text
+    from the embedded edges.
     """
     rows = [row for row in nodes.iter_rows(named=True) if row["id"] in positions]
     names = {row["id"]: display_name(row) for row in rows}
     height = _height(positions)
-    drawn = edges.filter(
-        pl.col("source").is_in(list(positions)) & pl.col("target").is_in(list(positions))
-    )
-    traces: list[dict[str, Any]] = [*_edge_traces(drawn, positions, assets, names, height)]
+    traces: list[dict[str, Any]] = [*_edge_traces(edges, positions, height)]
     edge_traces = [1]  # the arrows; the lines (trace 0) take no clicks
     node_traces = []
     for role in LEGEND:
         members = [row for row in rows if legend_entry(row["role"]).role == role]
         if members:
             node_traces.append(len(traces))
-            traces.append(_node_trace(role, members, positions, names))
+            traces.append(_node_trace(role, members, positions, names, node_index))
     far = max((position.layer for position in positions.values()), default=0)
     offramp_column = any(row["offramp"] and positions[row["id"]].layer == far for row in rows)
     ticks = [_column_title(layer, far, offramp_column) for layer in range(far + 1)]
@@ -125,44 +126,50 @@ def sankey_figure(flow: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _edge_traces(
-    edges: pl.DataFrame,
-    positions: Mapping[str, Position],
-    assets: Assets,
-    names: Mapping[str, str],
-    height: int,
+    edges: pl.DataFrame, positions: Mapping[str, Position], height: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     far = max((position.layer for position in positions.values()), default=0)
     ys = [position.y for position in positions.values()]
     # Pixels per data unit, roughly, so an arrow points the way its edge runs on screen.
     x_scale = _ASSUMED_WIDTH / (far + 1)
     y_scale = height / max(1.0, max(ys, default=0) - min(ys, default=0) + 1)
-    line_x: list[float | None] = []
-    line_y: list[float | None] = []
-    arrow_x, arrow_y, angles, ids, hover = [], [], [], [], []
-    for row in edges.select(
-        "id", "source", "target", "asset", "traced_raw", "transaction_hash"
-    ).iter_rows(named=True):
-        start, end = positions[row["source"]], positions[row["target"]]
-        line_x += [start.x, end.x, None]
-        line_y += [start.y, end.y, None]
-        arrow_x.append(start.x + 0.6 * (end.x - start.x))
-        arrow_y.append(start.y + 0.6 * (end.y - start.y))
-        dx, dy = (end.x - start.x) * x_scale, (end.y - start.y) * y_scale
-        # Plotly's "arrow" points up; its angle turns it clockwise, in degrees.
-        angles.append(round(90 - math.degrees(math.atan2(dy, dx)), 1) if dx or dy else 0.0)
-        ids.append(row["id"])
-        traced = assets.text(row["asset"], int(row["traced_raw"]))
-        hover.append(
-            plotly_text(
-                f"{names[row['source']]} → {names[row['target']]}\n"
-                f"traced {traced}\ntx {row['transaction_hash']}"
-            ).replace("\n", "<br>")
+    placed = pl.DataFrame(
+        {
+            "id": list(positions),
+            "x": [position.x for position in positions.values()],
+            "y": [position.y for position in positions.values()],
+        },
+        schema={"id": pl.String, "x": pl.Float64, "y": pl.Float64},
+    )
+    start, end = (placed.rename({"id": column, "x": f"x_{column}", "y": f"y_{column}"})
+                  for column in ("source", "target"))  # fmt: skip
+    drawn = (
+        edges.select("source", "target")
+        .with_row_index("row")
+        .join(start, on="source", maintain_order="left")  # inner: both ends drawn
+        .join(end, on="target", maintain_order="left")
+        .with_columns(
+            dx=(pl.col("x_target") - pl.col("x_source")),
+            dy=(pl.col("y_target") - pl.col("y_source")),
         )
+        .select(
+            "row",
+            line_x=pl.concat_list("x_source", "x_target", pl.lit(None, pl.Float64)),
+            line_y=pl.concat_list("y_source", "y_target", pl.lit(None, pl.Float64)),
+            arrow_x=pl.col("x_source") + 0.6 * pl.col("dx"),
+            arrow_y=pl.col("y_source") + 0.6 * pl.col("dy"),
+            # Plotly's "arrow" points up; its angle turns it clockwise, in degrees.
+            angle=pl.when((pl.col("dx") != 0) | (pl.col("dy") != 0))
+            .then(90 - pl.arctan2(pl.col("dy") * y_scale, pl.col("dx") * x_scale).degrees())
+            .otherwise(0.0)
+            .round(1),
+        )
+    )
     lines = {
         "type": "scatter",
         "mode": "lines",
-        "x": line_x,
-        "y": line_y,
+        "x": drawn["line_x"].explode().to_list(),
+        "y": drawn["line_y"].explode().to_list(),
         "line": {"color": _EDGE_COLOUR, "width": 1},
         "hoverinfo": "skip",
         "showlegend": False,
@@ -171,12 +178,16 @@ def _edge_traces(
         "type": "scatter",
         "mode": "markers",
         "name": "Transfer (click for evidence)",
-        "x": arrow_x,
-        "y": arrow_y,
-        "customdata": ids,
-        "hovertext": hover,
+        "x": drawn["arrow_x"].to_list(),
+        "y": drawn["arrow_y"].to_list(),
+        "customdata": drawn["row"].to_list(),
         "hoverinfo": "text",
-        "marker": {"symbol": "arrow", "angle": angles, "size": 10, "color": "#5b6770"},
+        "marker": {
+            "symbol": "arrow",
+            "angle": drawn["angle"].to_list(),
+            "size": 10,
+            "color": "#5b6770",
+        },
         "showlegend": True,
     }
     return lines, arrows
@@ -187,6 +198,7 @@ def _node_trace(
     rows: Sequence[Mapping[str, Any]],
     positions: Mapping[str, Position],
     names: Mapping[str, str],
+    node_index: Mapping[str, int],
 ) -> dict[str, Any]:
     entry = LEGEND[role]
     big = role in _HIGHLIGHTED
@@ -209,7 +221,7 @@ def _node_trace(
         "name": plotly_text(entry.title),
         "x": [positions[row["id"]].x for row in rows],
         "y": [positions[row["id"]].y for row in rows],
-        "customdata": [row["id"] for row in rows],
+        "customdata": [node_index[row["id"]] for row in rows],
         "text": labels,
         "textposition": places,
         "textfont": {"size": 10},

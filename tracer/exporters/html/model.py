@@ -1,6 +1,7 @@
-"""What the case view shows, as plain data: nodes and edges with their evidence, the off-ramp
-table and the legend. Every amount is an exact decimal string scaled by its token's decimals
-(raw units when the decimals are unknown); nothing here is HTML: the page inserts it as text.
+"""What the case view shows, as plain data: asset names, node names, the evidence the report
+adds to a node, the off-ramp table and the legend (:mod:`.columns` has the nodes and edges).
+Every amount is an exact decimal string scaled by its token's decimals (raw units when the
+decimals are unknown); nothing here is HTML: the page inserts it as text.
 
 A detail list is ``[[key, value], ...]`` where ``value`` is a string or a list of strings, so
 the page needs one small renderer for every panel.
@@ -11,22 +12,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Final
-
-import polars as pl
 
 from tracer.amounts import AssetAmount
 from tracer.cases import Case
 from tracer.chains import chain_by_id
-from tracer.exporters.legend import LEGEND, legend_entry
+from tracer.exporters.legend import LEGEND
 from tracer.graph.tables import token_info_of
 from tracer.types import NATIVE_TOKEN
 
 Detail = list[list[str | list[str]]]
-
-# Per node, the transactions listed in its panel (the edges themselves are all clickable).
-MAX_LISTED_TRANSFERS: Final = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,7 +30,7 @@ class Assets:
 
     native_symbol: str
     known: Mapping[str, tuple[str | None, int | None]]
-    # Asset key → what :meth:`_describe` returns: a case view formats several amounts of every
+    # Asset key → what :meth:`describe` returns: a case view formats several amounts of every
     # transfer, so each asset is looked up and named once, not once per amount.
     _described: dict[str, tuple[str, str, str, int | None]] = field(
         default_factory=dict, compare=False, repr=False
@@ -55,18 +50,18 @@ class Assets:
         return cls(chain.native_symbol if chain is not None else "native", known)
 
     def amount(self, asset: str, raw: int) -> AssetAmount:
-        token, symbol, _name, decimals = self._describe(asset)
+        token, symbol, _name, decimals = self.describe(asset)
         return AssetAmount(token, symbol, decimals, raw)
 
     def text(self, asset: str, raw: int) -> str:
         """Exact amount with its symbol, e.g. ``12.5 ETH``."""
-        return f"{self.amount(asset, raw).display()} {self._describe(asset)[2]}"
+        return f"{self.amount(asset, raw).display()} {self.describe(asset)[2]}"
 
     def title(self, asset: str) -> str:
-        token, symbol, _name, _decimals = self._describe(asset)
+        token, symbol, _name, _decimals = self.describe(asset)
         return symbol if token == NATIVE_TOKEN else f"{symbol} ({token})"
 
-    def _describe(self, asset: str) -> tuple[str, str, str, int | None]:
+    def describe(self, asset: str) -> tuple[str, str, str, int | None]:
         """(token, symbol, name with the NFT's token id, decimals) of an asset key."""
         described = self._described.get(asset)
         if described is None:
@@ -79,80 +74,18 @@ class Assets:
         return described
 
 
-def node_details(case: Case, assets: Assets, hops: Mapping[str, int | None]) -> dict[str, Detail]:
-    """Evidence per node id: what the panel shows when the node is clicked."""
-    offramps = _by_address(_entries(case.report, "offramps"), "address")
-    sanctioned = _by_address(_sanctioned(case.report), "address")
-    links = _mixer_links(case.report)
-    transfers = _transfers_by_node(case.edges)
-    details: dict[str, Detail] = {}
-    for row in case.nodes.iter_rows(named=True):
-        node_id = row["id"]
-        detail: Detail = [
-            ["Address", node_id],
-            ["Role", legend_entry(row["role"]).title],
-            ["Entity", row["entity"] or "—"],
-            ["Labels", list(row["labels"] or []) or "none"],
-            *_label_sources(row.get("label_details") or []),
-            ["Hops from a seed", _hops_text(hops.get(node_id))],
-            ["First seen", _time(row["first_seen"])],
-            ["Last seen", _time(row["last_seen"])],
-        ]
-        if row["seed"]:
-            detail.append(["Seed", "yes: the trace starts here"])
-        if row["stop"]:
-            detail.append(["Trace stops", "yes: a service; traced value is not followed past it"])
-        for book in row["traced"] or []:
-            asset = book["asset"]
-            detail.append(
-                [
-                    f"Traced {assets.title(asset)}",
-                    [
-                        f"received {assets.text(asset, int(book['received_raw']))}",
-                        f"sent {assets.text(asset, int(book['sent_raw']))}",
-                        f"held {assets.text(asset, int(book['held_raw']))}",
-                    ],
-                ]
-            )
-        for offramp in offramps.get(node_id, []):
-            detail.extend(_offramp_detail(offramp))
-        for entry in sanctioned.get(node_id, []):
-            for label in entry.get("labels") or []:
-                if isinstance(label, dict):
-                    detail.append(["Sanctions label", _label_text(label)])
-        for link in links.get(node_id, []):
-            detail.append(["Mixer link", _link_text(link)])
-        incoming, outgoing = transfers.get(node_id, ([], []))
-        detail.append(["Transfers in", _listed(incoming)])
-        detail.append(["Transfers out", _listed(outgoing)])
-        details[node_id] = detail
-    return details
-
-
-def _label_sources(details: Iterable[Mapping[str, Any]]) -> Detail:
-    """Where each label comes from: a row only when the case recorded it (older cases lack it)."""
-    lines = []
-    for label in details:
-        dated = f", dated {label['date']}" if label.get("date") else ""
-        lines.append(f"{label['name']} ({label['category']}): {label['source']}{dated}")
-    return [["Label sources", lines]] if lines else []
-
-
-def edge_detail(row: Mapping[str, Any], assets: Assets, names: Mapping[str, str | None]) -> Detail:
-    """Evidence for one edge (one transfer that carried traced value)."""
-    asset = row["asset"]
-    return [
-        ["Transaction", row["transaction_hash"]],
-        ["Block", str(row["block_number"])],
-        ["Time", _time(row["block_time"])],
-        ["From", _named(row["source"], names)],
-        ["To", _named(row["target"], names)],
-        ["Kind", row["transfer_kind"]],
-        ["Asset", assets.title(asset)],
-        ["Amount", assets.text(asset, int(row["amount_raw"]))],
-        ["Traced", assets.text(asset, int(row["traced_raw"]))],
-        ["Created by a swap or link", assets.text(asset, int(row["converted_raw"]))],
-    ]
+def node_extras(report: Mapping[str, Any]) -> dict[str, Detail]:
+    """Per node id, the evidence the report adds: off-ramp, sanctions labels, mixer links."""
+    extras: dict[str, Detail] = defaultdict(list)
+    for offramp in _entries(report, "offramps"):
+        extras[str(offramp.get("address"))].extend(_offramp_detail(offramp))
+    for entry in _sanctioned(report):
+        for label in entry.get("labels") or []:
+            if isinstance(label, dict):
+                extras[str(entry.get("address"))].append(["Sanctions label", _label_text(label)])
+    for node_id, links in _mixer_links(report).items():
+        extras[node_id].extend(["Mixer link", _link_text(link)] for link in links)
+    return dict(extras)
 
 
 def offramp_rows(case: Case, assets: Assets) -> list[list[str | list[str]]]:
@@ -213,10 +146,6 @@ def display_name(row: Mapping[str, Any]) -> str:
     return f"{name} ({short})" if name else short
 
 
-def _hops_text(hops: int | None) -> str:
-    return str(hops) if hops is not None else "none: no seed reaches it (it sent value in)"
-
-
 def _offramp_detail(offramp: Mapping[str, Any]) -> Detail:
     arrivals = [
         f"block {arrival.get('block')}: {arrival.get('tx')}"
@@ -240,31 +169,6 @@ def _offramp_amount(offramp: Mapping[str, Any], assets: Assets) -> str:
     if raw is not None and token:
         return assets.text(token, raw)
     return str(offramp.get("amount") or "—")
-
-
-def _transfers_by_node(edges: pl.DataFrame) -> dict[str, tuple[list[str], list[str]]]:
-    found: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
-    for source, target, tx, time in edges.select(
-        "source", "target", "transaction_hash", "block_time"
-    ).iter_rows():
-        line = f"{_time(time)} {tx}"
-        found[target][0].append(line)
-        found[source][1].append(line)
-    return found
-
-
-def _listed(lines: list[str]) -> str | list[str]:
-    if not lines:
-        return "none"
-    if len(lines) <= MAX_LISTED_TRANSFERS:
-        return lines
-    more = len(lines) - MAX_LISTED_TRANSFERS
-    return [*lines[:MAX_LISTED_TRANSFERS], f"… and {more} more (click the edges)"]
-
-
-def _named(address: str, names: Mapping[str, str | None]) -> str:
-    name = names.get(address)
-    return f"{address} ({name})" if name else address
 
 
 def _label_text(label: Mapping[str, Any]) -> str:
@@ -310,15 +214,6 @@ def _entries(report: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
 
-def _by_address(
-    entries: Iterable[Mapping[str, Any]], key: str
-) -> dict[str, list[Mapping[str, Any]]]:
-    found: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for entry in entries:
-        found[str(entry.get(key))].append(entry)
-    return found
-
-
 def _confidence(value: object) -> str:
     return format(value, ".4g") if isinstance(value, int | float) else "—"
 
@@ -331,7 +226,3 @@ def _int(value: object) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
-
-
-def _time(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "—"

@@ -43,7 +43,7 @@ def embed_json(data: Any) -> str:
 
 
 def render_page(data: Any) -> str:
-    scripts = (_plotly_js(), _asset("view.js"))
+    scripts = (_plotly_js(), _asset("amounts.js"), _asset("view.js"))
     for script in scripts:
         if "</script" in script.lower():  # would end the inline element early
             raise TracerError("an inlined script contains '</script'; cannot embed it")
@@ -64,7 +64,8 @@ def render_page(data: Any) -> str:
         data_id=DATA_ELEMENT_ID,
         data=embed_json(data),
         plotly=scripts[0],
-        view=scripts[1],
+        amounts=scripts[1],
+        view=scripts[2],
     )
 
 
@@ -136,6 +137,7 @@ Hop wallets are grouped by their distance from the seeds.</p>
 </main>
 <script type="application/json" id="{data_id}">{data}</script>
 <script>{plotly}</script>
+<script>{amounts}</script>
 <script>{view}</script>
 </body>
 </html>

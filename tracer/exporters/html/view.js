@@ -1,9 +1,115 @@
 // The case view's behaviour. Every string from the case is inserted with textContent (never
-// as HTML); strings drawn by Plotly were entity-escaped when the page was written.
+// as HTML); strings drawn by Plotly are entity-escaped (in Python when the page was written,
+// or by plotlyText here). Nodes and edges arrive column-wise (columns.py): their evidence is
+// built here when one is clicked, amounts by exact string arithmetic (amounts.js).
 "use strict";
 
 (function () {
   const data = JSON.parse(document.getElementById("case-data").textContent);
+  const nodes = data.nodes;
+  const edges = data.edges;
+  const assets = data.assets;
+  const nodeIndex = new Map(nodes.id.map((id, index) => [id, index]));
+  // Per node, the transactions listed in its panel (the edges themselves are all clickable).
+  const MAX_LISTED_TRANSFERS = 25;
+
+  // Text Plotly may render as HTML, made inert (as figures.plotly_text does in Python).
+  function plotlyText(text) {
+    return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
+  function amountText(asset, raw) {
+    return `${tracerAmounts.display(raw, assets.decimals[asset])} ${assets.unit[asset]}`;
+  }
+
+  // A node's entity, else its first label, else null (as model.node_name).
+  function nodeName(index) {
+    const labels = nodes.labels[index] || [];
+    return nodes.entity[index] || labels[0] || null;
+  }
+
+  function named(index) {
+    const name = nodeName(index);
+    return name ? `${nodes.id[index]} (${name})` : nodes.id[index];
+  }
+
+  function listed(lines) {
+    if (lines.length === 0) return "none";
+    if (lines.length <= MAX_LISTED_TRANSFERS) return lines;
+    const more = lines.length - MAX_LISTED_TRANSFERS;
+    return [...lines.slice(0, MAX_LISTED_TRANSFERS), `… and ${more} more (click the edges)`];
+  }
+
+  function timeText(time) {
+    return time === null ? "—" : time;
+  }
+
+  function nodeDetail(index) {
+    const labels = nodes.labels[index] || [];
+    const hops = nodes.hops[index];
+    const detail = [
+      ["Address", nodes.id[index]],
+      ["Role", nodes.roles[nodes.role[index]]],
+      ["Entity", nodes.entity[index] || "—"],
+      ["Labels", labels.length ? labels : "none"],
+    ];
+    if (nodes.sources[index]) detail.push(["Label sources", nodes.sources[index]]);
+    detail.push(
+      [
+        "Hops from a seed",
+        hops === null ? "none: no seed reaches it (it sent value in)" : String(hops),
+      ],
+      ["First seen", timeText(nodes.first_seen[index])],
+      ["Last seen", timeText(nodes.last_seen[index])],
+    );
+    if (nodes.seed[index]) detail.push(["Seed", "yes: the trace starts here"]);
+    if (nodes.stop[index]) {
+      detail.push(["Trace stops", "yes: a service; traced value is not followed past it"]);
+    }
+    for (const [asset, received, sent, held] of nodes.traced[index]) {
+      detail.push([
+        `Traced ${assets.title[asset]}`,
+        [
+          `received ${amountText(asset, received)}`,
+          `sent ${amountText(asset, sent)}`,
+          `held ${amountText(asset, held)}`,
+        ],
+      ]);
+    }
+    detail.push(...(nodes.extra[index] || []));
+    const incoming = [];
+    const outgoing = [];
+    for (let edge = 0; edge < edges.tx.length; edge += 1) {
+      if (edges.target[edge] === index) incoming.push(transferLine(edge));
+      if (edges.source[edge] === index) outgoing.push(transferLine(edge));
+    }
+    detail.push(["Transfers in", listed(incoming)], ["Transfers out", listed(outgoing)]);
+    return detail;
+  }
+
+  function transferLine(edge) {
+    return `${timeText(edges.time[edge])} ${edges.tx[edge]}`;
+  }
+
+  function edgeDetail(edge) {
+    const asset = edges.asset[edge];
+    return [
+      ["Transaction", edges.tx[edge]],
+      ["Block", String(edges.block[edge])],
+      ["Time", timeText(edges.time[edge])],
+      ["From", named(edges.source[edge])],
+      ["To", named(edges.target[edge])],
+      ["Kind", edges.kinds[edges.kind[edge]]],
+      ["Asset", assets.title[asset]],
+      ["Amount", amountText(asset, edges.amount[edge])],
+      ["Traced", amountText(asset, edges.traced[edge])],
+      ["Created by a swap or link", amountText(asset, edges.converted[edge])],
+    ];
+  }
+
+  function showNode(index) {
+    showDetail(nodes.title[index], nodeDetail(index));
+  }
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
@@ -69,8 +175,8 @@
   // counts in the DOM come from the picture, not from the data.
   function markDrawn(gd) {
     const figure = data.graph;
-    let nodes = 0;
-    let edges = 0;
+    let drawnNodes = 0;
+    let drawnEdges = 0;
     for (const traceNode of gd.querySelectorAll(".scatterlayer .trace")) {
       const bound = traceNode.__data__;
       if (!bound || !bound[0] || !bound[0].trace) continue;
@@ -81,29 +187,30 @@
       for (const point of traceNode.querySelectorAll("path.point")) {
         const datum = point.__data__;
         if (!datum || datum.i === undefined) continue;
-        const id = trace.customdata[datum.i];
+        const index = trace.customdata[datum.i];
         if (isNode) {
-          point.setAttribute("data-node-id", id);
-          nodes += 1;
+          point.setAttribute("data-node-id", nodes.id[index]);
+          drawnNodes += 1;
         } else {
-          point.setAttribute("data-edge-id", id);
-          edges += 1;
+          point.setAttribute("data-edge-index", String(index));
+          drawnEdges += 1;
         }
       }
     }
-    gd.dataset.renderedNodes = String(nodes);
-    gd.dataset.renderedEdges = String(edges);
+    gd.dataset.renderedNodes = String(drawnNodes);
+    gd.dataset.renderedEdges = String(drawnEdges);
   }
 
   function onClick(event) {
     const point = event.points && event.points[0];
     if (!point) return;
-    const index = point.curveNumber;
-    const id = point.customdata;
-    if (data.graph.node_traces.includes(index) && Object.hasOwn(data.nodes, id)) {
-      showDetail(data.titles[id] || id, data.nodes[id]);
-    } else if (data.graph.edge_traces.includes(index) && Object.hasOwn(data.edges, id)) {
-      showDetail("Transfer", data.edges[id]);
+    const trace = point.curveNumber;
+    const index = point.customdata;
+    if (!Number.isInteger(index)) return;
+    if (data.graph.node_traces.includes(trace) && index < nodes.id.length) {
+      showNode(index);
+    } else if (data.graph.edge_traces.includes(trace) && index < edges.tx.length) {
+      showDetail("Transfer", edgeDetail(index));
     }
   }
 
@@ -113,16 +220,31 @@
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       const id = document.getElementById("find").value.trim().toLowerCase();
-      if (Object.hasOwn(data.nodes, id)) {
-        showDetail(data.titles[id] || id, data.nodes[id]);
+      if (nodeIndex.has(id)) {
+        showNode(nodeIndex.get(id));
       } else {
         showDetail("Not in this case", [["Address", id], ["Found", "no traced value reached it"]]);
       }
     });
   }
 
+  // The arrows' hover text: both ends, the traced amount and the transaction.
+  function arrowHover(trace) {
+    trace.hovertext = trace.customdata.map((edge) =>
+      [
+        `${nodes.title[edges.source[edge]]} → ${nodes.title[edges.target[edge]]}`,
+        `traced ${amountText(edges.asset[edge], edges.traced[edge])}`,
+        `tx ${edges.tx[edge]}`,
+      ]
+        .map(plotlyText)
+        .join("\n")
+        .replace(/\n/g, "<br>"), // a line break inside a name breaks the line too
+    );
+  }
+
   function graph() {
     const gd = document.getElementById("graph");
+    for (const index of data.graph.edge_traces) arrowHover(data.graph.data[index]);
     const config = { displaylogo: false, responsive: true, scrollZoom: true };
     return Plotly.newPlot(gd, data.graph.data, data.graph.layout, config).then(() => {
       gd.on("plotly_afterplot", () => markDrawn(gd));
