@@ -51,7 +51,7 @@ from tracer.heuristics.patterns.flows import (
     peel_chains,
     rapid_pass_through,
 )
-from tracer.heuristics.taint import Policy, trace_taint
+from tracer.heuristics.taint import Policy, TaintResult, trace_taint
 from tracer.labels.store import LabelStore
 from tracer.protocols.events import EVENT_SCHEMA, TRANSACTION_SCHEMA
 from tracer.transfers.schema import TRANSFER_SCHEMA, transfers_from_rows
@@ -95,7 +95,9 @@ class _Rows:
              "source": "synthetic"}
         )  # fmt: skip
 
-    def fact(self, tx: str, block: int, sender: str, to: str, value: int, price: int) -> None:
+    def fact(  # noqa: PLR0917 (a row builder)
+        self, tx: str, block: int, sender: str, to: str, value: int, price: int
+    ) -> None:
         self.txs.append(
             {"chain_id": 1, "transaction_hash": tx, "block_number": block,
              "block_time": _time(block), "transaction_index": 0, "from_address": sender,
@@ -186,7 +188,6 @@ def _frame(rows: list[dict[str, Any]], schema: pl.Schema) -> pl.DataFrame:
     given = pl.DataFrame(rows, infer_schema_length=None)
     frame = pl.concat([pl.DataFrame(schema=schema), given], how="diagonal_relaxed")
     return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
-    return transfers, events, txs
 
 
 def case_tables(
@@ -226,11 +227,12 @@ def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
     for finding in result.findings:
         kinds[finding.heuristic] = kinds.get(finding.heuristic, 0) + 1
     out["findings"] = kinds
-    graph = _timed(out, "graph", lambda: build_flow_graph(transfers, result.taint, labels))
+    taint = result.taint
+    graph = _timed(out, "graph", lambda: build_flow_graph(transfers, taint, labels))
     out["graph_nodes"], out["graph_edges"] = graph.number_of_nodes(), graph.number_of_edges()
     del graph
     if parts:
-        _parts(out, transfers, events, txs, seeds, labels, result.taint)
+        _parts(out, (transfers, events, txs), seeds, labels, taint)
     del result
     out["peak_rss_mib"] = _rss_mib()
     if baseline:
@@ -240,13 +242,17 @@ def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
     return out
 
 
-def _parts(  # noqa: PLR0917 (the case's tables, passed through)
-    out: dict[str, object], transfers: pl.DataFrame, events: pl.DataFrame,
-    txs: pl.DataFrame, seeds: list[str], labels: LabelStore, taint: Any,
-) -> None:  # fmt: skip
+def _parts(
+    out: dict[str, object],
+    tables: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    seeds: list[str],
+    labels: LabelStore,
+    taint: TaintResult,
+) -> None:
     """Each stage of analyse_case on its own, to say where the time goes."""
+    transfers, events, txs = tables
     _timed(out, "part_taint", lambda: trace_taint(transfers, seeds, Policy.HAIRCUT, labels))
-    deposits = _timed(out, "part_deposit_addresses", lambda: detect_deposit_addresses(transfers, labels))
+    deposits = _timed(out, "part_deposits", lambda: detect_deposit_addresses(transfers, labels))
     out["deposit_addresses"] = len(deposits)
     holders = {address for address, _asset in taint.balances} - set(taint.stops)
     out["holders"] = len(holders)
@@ -254,18 +260,17 @@ def _parts(  # noqa: PLR0917 (the case's tables, passed through)
     cluster = traced_cluster(view, [Address(a) for a in holders])
     _timed(out, "part_demix", lambda: demix(view, cluster))
     exclude = {d.address for d in deposits}
-    for name, detector in (
-        ("peel_chains", peel_chains), ("fan_out", fan_out_splits),
-        ("pass_through", rapid_pass_through),
-    ):  # fmt: skip
-        _timed(
-            out, f"part_{name}",
-            lambda d=detector: d(transfers, labels=labels, subjects_from=holders, exclude=exclude),  # type: ignore[misc]
-        )  # fmt: skip
+    subjects = {"labels": labels, "subjects_from": holders, "exclude": exclude}
+    _timed(out, "part_peel_chains", lambda: peel_chains(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(out, "part_fan_out", lambda: fan_out_splits(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(out, "part_pass_through", lambda: rapid_pass_through(transfers, **subjects))  # type: ignore[arg-type]
     _timed(
-        out, "part_fan_in",
-        lambda: fan_in_consolidations(transfers, labels=labels, sources_from=holders, exclude=exclude),
-    )  # fmt: skip
+        out,
+        "part_fan_in",
+        lambda: fan_in_consolidations(
+            transfers, labels=labels, sources_from=holders, exclude=exclude
+        ),
+    )
 
 
 def _rss_mib() -> int:
