@@ -177,28 +177,49 @@ class _Flow:
     value: int
 
 
+# Float sums of raw amounts only pre-select candidates (the decision is made on exact
+# integers afterwards); this slack keeps rounding from dropping a true candidate.
+_SLACK: Final = 1e-6
+
+
 class _Moves:
     """Per (address, token): inflows and outflows in chronological order.
 
     ``focus`` (optional) limits the books to those addresses: only the rows touching them are
-    read, which is what keeps a detector about a few hundred traced addresses fast on a table
-    of millions of rows. Books, first sightings and chains of focus addresses are exact (every
-    row touching them is read, in table order).
+    read. ``keep`` (optional) is a polars condition on each (address, token) pair's summary
+    (:func:`_pair_summary`: counts, first/last times, float sums) that a pair must meet to get
+    books at all; detectors pass a necessary condition of their exact test, so a table of
+    millions of rows costs a few group-bys plus Python work for the real candidates only.
+    Books of the pairs kept are exact: every row of theirs is read, in table order.
     """
 
-    def __init__(self, transfers: pl.DataFrame, focus: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        transfers: pl.DataFrame,
+        focus: Iterable[str] | None = None,
+        keep: pl.Expr | None = None,
+        traced: Iterable[str] = (),
+    ) -> None:
         self.incoming: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
         self.outgoing: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
-        self.chain_of: dict[str, int] = {}
-        self._first_seen: dict[str, tuple[int, str]] = {}
+        self._sighting: dict[str, tuple[int, str, int]] = {}  # address -> (block, tx, chain)
         self._transfers = transfers
-        self._complete = focus is None
-        kept = None if focus is None else set(focus)
-        frame = fungible_moves(transfers)
-        if kept is not None:
-            addresses = sorted(kept)
+        self._complete = focus is None and keep is None
+        frame = fungible_moves(transfers).with_columns(
+            pl.col("token_address").fill_null(NATIVE_TOKEN)
+        )
+        if focus is not None:
+            addresses = sorted(set(focus))
             frame = frame.filter(
                 pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
+            )
+        pairs: set[tuple[str, str]] | None = None
+        if keep is not None:
+            summary = _pair_summary(frame, None if focus is None else addresses, set(traced))
+            pairs = set(summary.filter(keep).select("address", "token").iter_rows())
+            wanted = sorted({address for address, _token in pairs})
+            frame = frame.filter(
+                pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
             )
         columns = (
             "chain_id", "block_number", "block_time", "transaction_hash",
@@ -207,23 +228,29 @@ class _Moves:
         ordered = frame.select(columns).sort(
             "block_number", "transaction_hash", maintain_order=True
         )
-        for chain, block, time, tx, src, dst, token_or_null, raw in ordered.iter_rows():
+        for chain, block, time, tx, src, dst, token, raw in ordered.iter_rows():
             flow = _Flow(time, block, tx, src, dst, int(raw))
-            token = token_or_null or NATIVE_TOKEN
-            if kept is None or dst in kept:
+            if pairs is None or (dst, token) in pairs:
                 self.incoming[(dst, token)].append(flow)
-            if kept is None or src in kept:
+            if pairs is None or (src, token) in pairs:
                 self.outgoing[(src, token)].append(flow)
-            for address in (src, dst):
-                if kept is None or address in kept:
-                    self._first_seen.setdefault(address, (block, tx))
-                    self.chain_of.setdefault(address, chain)
+            if self._complete:
+                self._sighting.setdefault(src, (block, tx, chain))
+                self._sighting.setdefault(dst, (block, tx, chain))
 
     def first_seen(self, addresses: Iterable[str]) -> dict[str, tuple[int, str]]:
-        """(block, tx) of each address's first transfer in the table (whole table, any
-        address: those outside the focus are looked up in one query)."""
+        """(block, tx) of each address's first transfer in the table."""
+        found = self._sightings(addresses)
+        return {address: (block, tx) for address, (block, tx, _chain) in found.items()}
+
+    def chain_of(self, address: str) -> int:
+        return self._sightings([address])[address][2]
+
+    def _sightings(self, addresses: Iterable[str]) -> dict[str, tuple[int, str, int]]:
+        """First (block, tx, chain) of each address in the whole table; addresses not read
+        when the books were built are looked up in one query."""
         wanted = set(addresses)
-        missing = [] if self._complete else sorted(wanted - set(self._first_seen))
+        missing = [] if self._complete else sorted(wanted - set(self._sighting))
         if missing:
             touching = fungible_moves(self._transfers).filter(
                 pl.col("from_address").is_in(missing) | pl.col("to_address").is_in(missing)
@@ -231,17 +258,20 @@ class _Moves:
             sightings = pl.concat(
                 [
                     touching.select(
-                        pl.col(side).alias("address"), "block_number", "transaction_hash"
+                        pl.col(side).alias("address"),
+                        "block_number",
+                        "transaction_hash",
+                        "chain_id",
                     )
                     for side in ("from_address", "to_address")
                 ]
             ).filter(pl.col("address").is_in(missing))
-            first = sightings.sort("address", "block_number", "transaction_hash").unique(
-                "address", keep="first"
-            )
-            for address, block, tx in first.iter_rows():
-                self._first_seen[address] = (block, tx)
-        return {address: self._first_seen[address] for address in wanted}
+            first = sightings.sort(
+                "address", "block_number", "transaction_hash", maintain_order=True
+            ).unique("address", keep="first")
+            for address, block, tx, chain in first.iter_rows():
+                self._sighting[address] = (block, tx, chain)
+        return {address: self._sighting[address] for address in wanted}
 
     def active(self) -> list[tuple[str, str]]:
         """(address, token) pairs that both received and sent."""
@@ -261,13 +291,72 @@ def _subjects(
         for address, token in moves.active()
         if (wanted is None or address in wanted)
         and address not in excluded
-        and (labels is None or not labels.is_service(address, moves.chain_of[address]))
+        and (labels is None or not labels.is_service(address, moves.chain_of(address)))
     ]
 
 
 def _receivers_from(transfers: pl.DataFrame, senders: set[str]) -> set[str]:
     received = fungible_moves(transfers).filter(pl.col("from_address").is_in(sorted(senders)))
     return set(received["to_address"].unique().to_list())
+
+
+def _pair_summary(
+    frame: pl.DataFrame, addresses: list[str] | None, traced: set[str]
+) -> pl.DataFrame:
+    """One row per (address, token): inflow and outflow counts, first inflow time and block,
+    last outflow time, first outflow block, float sums received and sent, distinct
+    recipients, distinct senders and distinct senders among ``traced``."""
+    sides = []
+    for incoming, side, other in (
+        (True, "to_address", "from_address"),
+        (False, "from_address", "to_address"),
+    ):
+        sides.append(
+            frame.select(
+                pl.col(side).alias("address"),
+                pl.col("token_address").alias("token"),
+                pl.col(other).alias("other"),
+                "block_number",
+                "block_time",
+                pl.col("value_raw").cast(pl.Float64).alias("amount"),
+                pl.lit(incoming).alias("incoming"),
+            )
+        )
+    rows = pl.concat(sides)
+    if addresses is not None:
+        rows = rows.filter(pl.col("address").is_in(addresses))
+    inflow, outflow = pl.col("incoming"), ~pl.col("incoming")
+    return rows.group_by("address", "token").agg(
+        n_in=inflow.sum(),
+        n_out=outflow.sum(),
+        first_in_time=pl.col("block_time").filter(inflow).min(),
+        first_in_block=pl.col("block_number").filter(inflow).min(),
+        last_out_time=pl.col("block_time").filter(outflow).max(),
+        first_out_block=pl.col("block_number").filter(outflow).min(),
+        received=pl.col("amount").filter(inflow).sum(),
+        sent=pl.col("amount").filter(outflow).sum(),
+        recipients=pl.col("other").filter(outflow).n_unique(),
+        senders=pl.col("other").filter(inflow).n_unique(),
+        traced_senders=pl.col("other")
+        .filter(inflow & pl.col("other").is_in(sorted(traced)))
+        .n_unique(),
+    )
+
+
+def _active() -> pl.Expr:
+    return (pl.col("n_in") > 0) & (pl.col("n_out") > 0)
+
+
+def _held_within(seconds: int) -> pl.Expr:
+    """First inflow to last outflow within ``seconds`` (one second of slack for rounding)."""
+    held = (pl.col("last_out_time") - pl.col("first_in_time")).dt.total_seconds()
+    return held <= seconds + 1
+
+
+def _forwards(fraction: float) -> pl.Expr:
+    """Sent between ``fraction`` of what was received and all of it (with float slack)."""
+    received, sent = pl.col("received"), pl.col("sent")
+    return (sent <= received * (1 + _SLACK)) & (sent >= received * fraction * (1 - _SLACK))
 
 
 def _within(flows: Sequence[_Flow], start: datetime, seconds: int) -> list[_Flow]:
@@ -295,7 +384,13 @@ def rapid_pass_through(
     window = int(params["window_hours"]) * 3600
     fraction = float(params["min_forward_fraction"])
     subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
-    moves = _Moves(transfers, subjects_from)
+    keep = (
+        _active()
+        & (pl.col("first_out_block") >= pl.col("first_in_block"))
+        & _held_within(window)
+        & _forwards(fraction)
+    )
+    moves = _Moves(transfers, subjects_from, keep)
     findings = []
     for address, token in _subjects(moves, labels, subjects_from, exclude):
         inflows, outflows = moves.incoming[(address, token)], moves.outgoing[(address, token)]
@@ -348,7 +443,8 @@ def fan_out_splits(
     fraction = float(params["min_forward_fraction"])
     needed = int(params["min_recipients"])
     subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
-    moves = _Moves(transfers, subjects_from)
+    keep = (pl.col("n_in") > 0) & (pl.col("recipients") >= needed)
+    moves = _Moves(transfers, subjects_from, keep)
     in_window = {
         (address, token): _within(
             moves.outgoing[(address, token)], moves.incoming[(address, token)][0].time, window
@@ -410,7 +506,13 @@ def fan_in_consolidations(
     needed = int(params["min_sources"])
     traced = None if sources_from is None else set(sources_from)
     # With traced sources, only an address that received from one can be a collector.
-    moves = _Moves(transfers, None if traced is None else _receivers_from(transfers, traced))
+    senders = pl.col("senders" if traced is None else "traced_senders")
+    moves = _Moves(
+        transfers,
+        None if traced is None else _receivers_from(transfers, traced),
+        _active() & (senders >= needed),
+        traced or (),
+    )
     findings = []
     for address, token in _subjects(moves, labels, None, exclude):
         inflows = moves.incoming[(address, token)]
@@ -476,7 +578,10 @@ def peel_chains(
     fraction = float(params["min_forward_fraction"])
     max_peel = float(params["max_peel_fraction"])
     subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
-    moves = _Moves(transfers, subjects_from)
+    keep = (
+        (pl.col("n_in") > 0) & (pl.col("n_out") >= 2) & _held_within(window) & _forwards(fraction)
+    )
+    moves = _Moves(transfers, subjects_from, keep)
     hops: dict[tuple[str, str], _Peel] = {}
     for address, token in _subjects(moves, labels, subjects_from, exclude):
         inflows = moves.incoming[(address, token)]
