@@ -243,8 +243,9 @@ class _Moves:
         found = self._sightings(addresses)
         return {address: (block, tx) for address, (block, tx, _chain) in found.items()}
 
-    def chain_of(self, address: str) -> int:
-        return self._sightings([address])[address][2]
+    def chains(self, addresses: Iterable[str]) -> dict[str, int]:
+        """The chain of each address's first transfer."""
+        return {address: chain for address, (_b, _t, chain) in self._sightings(addresses).items()}
 
     def _sightings(self, addresses: Iterable[str]) -> dict[str, tuple[int, str, int]]:
         """First (block, tx, chain) of each address in the whole table; addresses not read
@@ -286,12 +287,16 @@ def _subjects(
 ) -> list[tuple[str, str]]:
     wanted = None if subjects_from is None else set(subjects_from)
     excluded = set(exclude)
-    return [
+    pairs = [
         (address, token)
         for address, token in moves.active()
-        if (wanted is None or address in wanted)
-        and address not in excluded
-        and (labels is None or not labels.is_service(address, moves.chain_of(address)))
+        if (wanted is None or address in wanted) and address not in excluded
+    ]
+    chain_of = moves.chains(address for address, _token in pairs) if labels is not None else {}
+    return [
+        (address, token)
+        for address, token in pairs
+        if labels is None or not labels.is_service(address, chain_of[address])
     ]
 
 
