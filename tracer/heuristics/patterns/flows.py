@@ -199,6 +199,10 @@ class _Moves:
         focus: Iterable[str] | None = None,
         keep: pl.Expr | None = None,
         traced: Iterable[str] = (),
+        *,
+        fresh: bool = False,
+        labels: LabelStore | None = None,
+        exclude: Iterable[str] = (),
     ) -> None:
         self.incoming: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
         self.outgoing: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
@@ -215,8 +219,25 @@ class _Moves:
             )
         pairs: set[tuple[str, str]] | None = None
         if keep is not None:
-            summary = _pair_summary(frame, None if focus is None else addresses, set(traced))
+            sightings = None
+            if fresh:  # first sightings of every recipient, to count the fresh ones
+                paid = (
+                    frame
+                    if focus is None
+                    else frame.filter(pl.col("from_address").is_in(addresses))
+                )
+                recipients = paid["to_address"].unique()
+                sightings = self._remember(_first_sightings(transfers, recipients.to_list()))
+            summary = _pair_summary(
+                frame, None if focus is None else addresses, set(traced), sightings
+            )
             pairs = set(summary.filter(keep).select("address", "token").iter_rows())
+            # Never subjects (see _subjects): dropped before any book is built.
+            dropped = set(exclude)
+            if labels is not None:
+                chains = self.chains({address for address, _token in pairs} - dropped)
+                dropped |= {a for a, chain in chains.items() if labels.is_service(a, chain)}
+            pairs = {(address, token) for address, token in pairs if address not in dropped}
             wanted = sorted({address for address, _token in pairs})
             frame = frame.filter(
                 pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
@@ -253,26 +274,13 @@ class _Moves:
         wanted = set(addresses)
         missing = [] if self._complete else sorted(wanted - set(self._sighting))
         if missing:
-            touching = fungible_moves(self._transfers).filter(
-                pl.col("from_address").is_in(missing) | pl.col("to_address").is_in(missing)
-            )
-            sightings = pl.concat(
-                [
-                    touching.select(
-                        pl.col(side).alias("address"),
-                        "block_number",
-                        "transaction_hash",
-                        "chain_id",
-                    )
-                    for side in ("from_address", "to_address")
-                ]
-            ).filter(pl.col("address").is_in(missing))
-            first = sightings.sort(
-                "address", "block_number", "transaction_hash", maintain_order=True
-            ).unique("address", keep="first")
-            for address, block, tx, chain in first.iter_rows():
-                self._sighting[address] = (block, tx, chain)
+            self._remember(_first_sightings(self._transfers, missing))
         return {address: self._sighting[address] for address in wanted}
+
+    def _remember(self, sightings: pl.DataFrame) -> pl.DataFrame:
+        for address, block, tx, chain in sightings.iter_rows():
+            self._sighting[address] = (block, tx, chain)
+        return sightings
 
     def active(self) -> list[tuple[str, str]]:
         """(address, token) pairs that both received and sent."""
@@ -305,12 +313,35 @@ def _receivers_from(transfers: pl.DataFrame, senders: set[str]) -> set[str]:
     return set(received["to_address"].unique().to_list())
 
 
+def _first_sightings(transfers: pl.DataFrame, addresses: list[str]) -> pl.DataFrame:
+    """(address, block_number, transaction_hash, chain_id) of each address's first transfer
+    (the table's order: block, then transaction hash)."""
+    touching = fungible_moves(transfers).filter(
+        pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
+    )
+    sightings = pl.concat(
+        [
+            touching.select(
+                pl.col(side).alias("address"), "block_number", "transaction_hash", "chain_id"
+            )
+            for side in ("from_address", "to_address")
+        ]
+    ).filter(pl.col("address").is_in(addresses))
+    return sightings.sort(
+        "address", "block_number", "transaction_hash", maintain_order=True
+    ).unique("address", keep="first", maintain_order=True)
+
+
 def _pair_summary(
-    frame: pl.DataFrame, addresses: list[str] | None, traced: set[str]
+    frame: pl.DataFrame,
+    addresses: list[str] | None,
+    traced: set[str],
+    sightings: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per (address, token): inflow and outflow counts, first inflow time and block,
     last outflow time, first outflow block, float sums received and sent, distinct
-    recipients, distinct senders and distinct senders among ``traced``."""
+    recipients (and those fresh: paid in their first transfer, per ``sightings``), distinct
+    senders and distinct senders among ``traced``."""
     sides = []
     for incoming, side, other in (
         (True, "to_address", "from_address"),
@@ -322,6 +353,7 @@ def _pair_summary(
                 pl.col("token_address").alias("token"),
                 pl.col(other).alias("other"),
                 "block_number",
+                "transaction_hash",
                 "block_time",
                 pl.col("value_raw").cast(pl.Float64).alias("amount"),
                 pl.lit(incoming).alias("incoming"),
@@ -330,8 +362,16 @@ def _pair_summary(
     rows = pl.concat(sides)
     if addresses is not None:
         rows = rows.filter(pl.col("address").is_in(addresses))
+    fresh = pl.lit(value=False)
+    if sightings is not None:
+        first = sightings.select(
+            pl.col("address").alias("other"), "block_number", "transaction_hash", first=True
+        )
+        rows = rows.join(first, on=["other", "block_number", "transaction_hash"], how="left")
+        fresh = pl.col("first").fill_null(value=False)
     inflow, outflow = pl.col("incoming"), ~pl.col("incoming")
     return rows.group_by("address", "token").agg(
+        fresh_recipients=pl.col("other").filter(outflow & fresh).n_unique(),
         n_in=inflow.sum(),
         n_out=outflow.sum(),
         first_in_time=pl.col("block_time").filter(inflow).min(),
@@ -395,7 +435,7 @@ def rapid_pass_through(
         & _held_within(window)
         & _forwards(fraction)
     )
-    moves = _Moves(transfers, subjects_from, keep)
+    moves = _Moves(transfers, subjects_from, keep, labels=labels, exclude=exclude)
     findings = []
     for address, token in _subjects(moves, labels, subjects_from, exclude):
         inflows, outflows = moves.incoming[(address, token)], moves.outgoing[(address, token)]
@@ -448,8 +488,8 @@ def fan_out_splits(
     fraction = float(params["min_forward_fraction"])
     needed = int(params["min_recipients"])
     subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
-    keep = (pl.col("n_in") > 0) & (pl.col("recipients") >= needed)
-    moves = _Moves(transfers, subjects_from, keep)
+    keep = (pl.col("n_in") > 0) & (pl.col("fresh_recipients") >= needed)
+    moves = _Moves(transfers, subjects_from, keep, fresh=True, labels=labels, exclude=exclude)
     in_window = {
         (address, token): _within(
             moves.outgoing[(address, token)], moves.incoming[(address, token)][0].time, window
@@ -517,6 +557,8 @@ def fan_in_consolidations(
         None if traced is None else _receivers_from(transfers, traced),
         _active() & (senders >= needed),
         traced or (),
+        labels=labels,
+        exclude=exclude,
     )
     findings = []
     for address, token in _subjects(moves, labels, None, exclude):
@@ -586,7 +628,7 @@ def peel_chains(
     keep = (
         (pl.col("n_in") > 0) & (pl.col("n_out") >= 2) & _held_within(window) & _forwards(fraction)
     )
-    moves = _Moves(transfers, subjects_from, keep)
+    moves = _Moves(transfers, subjects_from, keep, labels=labels, exclude=exclude)
     hops: dict[tuple[str, str], _Peel] = {}
     for address, token in _subjects(moves, labels, subjects_from, exclude):
         inflows = moves.incoming[(address, token)]
