@@ -27,7 +27,9 @@ ETH = 10**18
 THIEF, HOP, EXCHANGE, FEE_WALLET = ("0x" + f"{n:040x}" for n in (0xA1, 0xA2, 0xEE, 0xFE))
 
 
-def run_trace(node: AnvilNode, out: Path, seed: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_trace(
+    node: AnvilNode, out: Path, seed: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "tracer", "trace", seed, "--rpc-url", node.url,
          "--no-default-labels", "--out", str(out), "--quiet", *extra],
