@@ -54,12 +54,12 @@ HEURISTIC_ID: Final = "exchange-deposit-address"
 
 VICTOR_2020 = Reference(
     "Victor, F. (2020). Address Clustering Heuristics for Ethereum. Financial Cryptography "
-    "and Data Security 2020, LNCS 12059 (deposit address heuristic)",
+    "and Data Security (FC 2020), LNCS 12059, pp. 617-633 (deposit address heuristic)",
     "https://doi.org/10.1007/978-3-030-51280-4_33",
 )
 BERES_2021 = Reference(
     "Béres, F. et al. (2021). Blockchain is Watching You: Profiling and Deanonymizing "
-    "Ethereum Users (deposit-address reuse as a linking signal)",
+    "Ethereum Users. IEEE DAPPS 2021 (deposit-address reuse as a linking signal)",
     "https://arxiv.org/abs/2005.14051",
 )
 

@@ -40,29 +40,30 @@ PASS_THROUGH: Final = "rapid-pass-through"  # noqa: S105 (a heuristic id)
 
 MEIKLEJOHN_2013 = Reference(
     "Meiklejohn, S. et al. (2013). A Fistful of Bitcoins: Characterizing Payments Among Men "
-    "with No Names. IMC 2013 (peeling chains)",
+    "with No Names. ACM IMC 2013 (peeling chains)",
     "https://doi.org/10.1145/2504730.2504747",
 )
 KAPPOS_2022 = Reference(
     "Kappos, G. et al. (2022). How to Peel a Million: Validating and Expanding Bitcoin "
-    "Clusters. USENIX Security 2022",
+    "Clusters. 31st USENIX Security Symposium, 2022",
     "https://www.usenix.org/conference/usenixsecurity22/presentation/kappos",
 )
 FATF_RED_FLAGS = Reference(
-    "FATF (2020). Virtual Assets Red Flag Indicators of Money Laundering and Terrorist "
-    "Financing (structuring, many addresses, funds moved on immediately)",
-    "https://www.fatf-gafi.org/en/publications/Methodsandtrends/"
-    "Virtual-assets-red-flag-indicators.html",
+    "FATF (September 2020). Virtual Assets Red Flag Indicators of Money Laundering and "
+    "Terrorist Financing (structuring, many addresses, funds moved on immediately)",
+    "https://www.fatf-gafi.org/content/dam/fatf-gafi/reports/Virtual-Assets-Red-Flag-Indicators.pdf",
 )
 WEBER_2019 = Reference(
     "Weber, M. et al. (2019). Anti-Money Laundering in Bitcoin: Experimenting with Graph "
-    "Convolutional Networks for Financial Forensics (Elliptic data set)",
+    "Convolutional Networks for Financial Forensics. KDD '19 Workshop on Anomaly Detection "
+    "in Finance (Elliptic data set)",
     "https://arxiv.org/abs/1908.02591",
 )
 WANG_2023 = Reference(
     "Wang, Z. et al. (2023). On How Zero-Knowledge Proof Blockchain Mixers Improve, and "
-    "Worsen User Privacy. WWW 2023 (linking withdrawal addresses that consolidate)",
-    "https://arxiv.org/abs/2201.09035",
+    "Worsen User Privacy. Proceedings of the ACM Web Conference 2023 (WWW '23), pp. "
+    "2022-2032 (linking mixer users through the addresses their withdrawals deal with)",
+    "https://doi.org/10.1145/3543507.3583217",
 )
 
 _WINDOW = Parameter(
