@@ -12,7 +12,7 @@ Transactions known only from the transfer table carry ``gas_price`` (the price p
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -222,7 +222,7 @@ def _fingerprint(gas_price: int | None, tip: int | None) -> Fingerprint | None:
     return None if gas_price is None else ("gas_price", gas_price)
 
 
-def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> dict[Address, tuple[Contact, ...]]:
+def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> _Contacts:
     """Who each address exchanged value with, outside the pools (a withdrawal's own payout
     is not a link between its recipient and anyone)."""
     moved = transfers.filter(
@@ -230,15 +230,56 @@ def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> dict[Address, tup
         & ~pl.col("from_address").is_in(list(pools))
         & ~pl.col("to_address").is_in(list(pools))
         & (pl.col("from_address") != pl.col("to_address"))
-    ).select("from_address", "to_address", "transaction_hash", "block_number")
-    contacts: dict[Address, set[Contact]] = defaultdict(set)
-    for src, dst, tx, block in moved.unique().rows():
-        contacts[Address(src)].add(Contact(Address(dst), tx, block, sent=True))
-        contacts[Address(dst)].add(Contact(Address(src), tx, block, sent=False))
-    return {
-        address: tuple(sorted(found, key=lambda c: (c.block, c.tx, c.other)))
-        for address, found in contacts.items()
-    }
+    )
+    sides = [
+        moved.select(
+            pl.col(address).alias("address"),
+            pl.col(other).alias("other"),
+            "transaction_hash",
+            "block_number",
+            pl.lit(sent).alias("sent"),
+        )
+        for address, other, sent in (
+            ("from_address", "to_address", True),
+            ("to_address", "from_address", False),
+        )
+    ]
+    return _Contacts(
+        pl.concat(sides)
+        .unique()
+        .sort("address", "block_number", "transaction_hash", "other", "sent")
+    )
+
+
+class _Contacts(Mapping[Address, tuple[Contact, ...]]):
+    """Each address's contacts in (block, tx, other) order, answered on demand from one
+    frame sorted by address: building every address's tuple up front cost more than all the
+    signals together on a large table, and the signals ask about a few hundred addresses."""
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self._frame = frame
+        self._addresses = frame["address"]
+        self._found: dict[Address, tuple[Contact, ...]] = {}
+
+    def __getitem__(self, address: Address) -> tuple[Contact, ...]:
+        if address not in self._found:
+            start = int(self._addresses.search_sorted(address, side="left"))
+            end = int(self._addresses.search_sorted(address, side="right"))
+            if start == end:
+                raise KeyError(address)
+            rows = self._frame.slice(start, end - start).select(
+                "other", "transaction_hash", "block_number", "sent"
+            )
+            self._found[address] = tuple(
+                Contact(Address(other), tx, block, sent) for other, tx, block, sent in rows.rows()
+            )
+        return self._found[address]
+
+    def __iter__(self) -> Iterator[Address]:
+        return (Address(a) for a in self._addresses.unique(maintain_order=True).to_list())
+
+    def __len__(self) -> int:
+        return self._addresses.n_unique()
 
 
 def traced_cluster(
