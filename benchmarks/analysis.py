@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -39,6 +37,7 @@ from typing import Any
 
 import polars as pl
 
+from benchmarks.children import ChildFailedError, measure_sizes, peak_rss_mib
 from benchmarks.taint import networkx_haircut, synthetic
 from tracer.analysis import analyse_case
 from tracer.graph.build import build_flow_graph
@@ -214,12 +213,12 @@ def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
     transfers, events, txs, seeds, labels = _timed(out, "generate", lambda: case_tables(rows))
     out["table_rows"] = transfers.height
     out["events"] = events.height
-    out["rss_after_generate_mib"] = _rss_mib()
+    out["rss_after_generate_mib"] = peak_rss_mib()
     result = _timed(
         out, "analyse_case",
         lambda: analyse_case(transfers, events, txs, seeds, labels, policy=Policy.HAIRCUT),
     )  # fmt: skip
-    out["peak_rss_analysis_mib"] = _rss_mib()
+    out["peak_rss_analysis_mib"] = peak_rss_mib()
     out["traced_transfers"] = result.taint.transfers.height
     out["offramps"] = len(result.offramps)
     out["mixer_links"] = len(result.mixer_links)
@@ -234,11 +233,11 @@ def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
     if parts:
         _parts(out, (transfers, events, txs), seeds, labels, taint)
     del result
-    out["peak_rss_mib"] = _rss_mib()
+    out["peak_rss_mib"] = peak_rss_mib()
     if baseline:
         stops = {label.address for label in labels.all_labels()}
         _timed(out, "networkx_haircut", lambda: networkx_haircut(transfers, seeds, stops))
-        out["peak_rss_with_networkx_mib"] = _rss_mib()
+        out["peak_rss_with_networkx_mib"] = peak_rss_mib()
     return out
 
 
@@ -273,10 +272,6 @@ def _parts(
     )
 
 
-def _rss_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.analysis", description=__doc__)
     parser.add_argument("--sizes", default="1000000,10000000")
@@ -288,19 +283,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         figures = measure(args.one, args.one <= args.baseline_max, args.parts)
         print(json.dumps(figures), flush=True)
         return 0
-    for size in (int(text) for text in args.sizes.split(",")):
-        child = [sys.executable, "-m", "benchmarks.analysis", "--one", str(size)]
-        child += ["--baseline-max", str(args.baseline_max)] + (["--parts"] if args.parts else [])
-        completed = subprocess.run(child, check=False, capture_output=True, text=True)
-        if completed.returncode != 0:
-            print(f"{size}: failed\n{completed.stderr[-3000:]}", flush=True)
-            return 1
-        figures = json.loads(completed.stdout.strip().splitlines()[-1])
-        if "networkx_haircut_s" in figures:
-            figures["networkx_haircut_over_analyse_case"] = round(
-                float(figures["networkx_haircut_s"]) / float(figures["analyse_case_s"]), 2
-            )
-        print(json.dumps(figures), flush=True)
+    extra = ["--baseline-max", str(args.baseline_max)] + (["--parts"] if args.parts else [])
+    try:
+        for figures in measure_sizes("benchmarks.analysis", args.sizes, extra):
+            if "networkx_haircut_s" in figures:
+                figures["networkx_haircut_over_analyse_case"] = round(
+                    float(str(figures["networkx_haircut_s"]))
+                    / float(str(figures["analyse_case_s"])),
+                    2,
+                )
+            print(json.dumps(figures), flush=True)
+    except ChildFailedError as failure:
+        print(failure, flush=True)
+        return 1
     return 0
 
 

@@ -22,6 +22,7 @@ BENCHMARKS = (
     "labels",  # loading label packs, labelling tables, screening, exposure
     "crawl",  # tracer's crawl vs. cryo; warm-cache re-run; peak memory
     "taint",  # graph build + taint policies on 1M/10M synthetic rows vs. networkx-only haircut
+    "analysis",  # the whole analyse_case on 1M/10M synthetic case tables vs. networkx haircut
 )
 
 
