@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -225,61 +225,68 @@ def _fingerprint(gas_price: int | None, tip: int | None) -> Fingerprint | None:
 def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> _Contacts:
     """Who each address exchanged value with, outside the pools (a withdrawal's own payout
     is not a link between its recipient and anyone)."""
-    moved = transfers.filter(
-        pl.col("tx_succeeded").fill_null(value=True)
-        & ~pl.col("from_address").is_in(list(pools))
-        & ~pl.col("to_address").is_in(list(pools))
-        & (pl.col("from_address") != pl.col("to_address"))
-    )
-    sides = [
-        moved.select(
-            pl.col(address).alias("address"),
-            pl.col(other).alias("other"),
-            "transaction_hash",
-            "block_number",
-            pl.lit(sent).alias("sent"),
-        )
-        for address, other, sent in (
-            ("from_address", "to_address", True),
-            ("to_address", "from_address", False),
-        )
-    ]
-    return _Contacts(
-        pl.concat(sides)
-        .unique()
-        .sort("address", "block_number", "transaction_hash", "other", "sent")
-    )
+    kept = transfers.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+        (
+            pl.col("tx_succeeded").fill_null(value=True)
+            & ~pl.col("from_address").is_in(list(pools))
+            & ~pl.col("to_address").is_in(list(pools))
+            & (pl.col("from_address") != pl.col("to_address"))
+        ).alias("kept"),
+        pl.col("from_address").hash(_HASH_SEED).alias("from_key"),
+        pl.col("to_address").hash(_HASH_SEED).alias("to_key"),
+    ).filter(pl.col("kept"))
+    index = pl.concat(
+        [kept.select(pl.col(side).alias("key"), "row") for side in ("from_key", "to_key")]
+    ).sort("key", "row")
+    return _Contacts(transfers, index["key"], index["row"])
+
+
+_HASH_SEED: Final = 20_221_108
 
 
 class _Contacts(Mapping[Address, tuple[Contact, ...]]):
-    """Each address's contacts in (block, tx, other) order, answered on demand from one
-    frame sorted by address: building every address's tuple up front cost more than all the
-    signals together on a large table, and the signals ask about a few hundred addresses."""
+    """Each address's contacts in (block, tx, other) order, answered on demand: an index of
+    (address hash, row) sorted by hash points at the address's rows of the transfer table.
+    Building every address's tuple up front cost more time and memory than all the signals
+    together on a large table, and the signals ask about a few hundred addresses."""
 
-    def __init__(self, frame: pl.DataFrame) -> None:
-        self._frame = frame
-        self._addresses = frame["address"]
+    def __init__(self, transfers: pl.DataFrame, keys: pl.Series, rows: pl.Series) -> None:
+        self._transfers = transfers.select(
+            "from_address", "to_address", "transaction_hash", "block_number"
+        )
+        self._keys = keys
+        self._rows = rows
         self._found: dict[Address, tuple[Contact, ...]] = {}
 
     def __getitem__(self, address: Address) -> tuple[Contact, ...]:
         if address not in self._found:
-            start = int(self._addresses.search_sorted(address, side="left"))
-            end = int(self._addresses.search_sorted(address, side="right"))
-            if start == end:
+            key = pl.Series([address], dtype=pl.String).hash(_HASH_SEED)[0]
+            start = int(self._keys.search_sorted(key, side="left"))
+            end = int(self._keys.search_sorted(key, side="right"))
+            found: set[Contact] = set()
+            rows = self._transfers[self._rows.slice(start, end - start)]
+            for src, dst, tx, block in rows.rows():
+                if src == address:  # another address may share the hash: check
+                    found.add(Contact(Address(dst), tx, block, sent=True))
+                if dst == address:
+                    found.add(Contact(Address(src), tx, block, sent=False))
+            if not found:
                 raise KeyError(address)
-            rows = self._frame.slice(start, end - start).select(
-                "other", "transaction_hash", "block_number", "sent"
-            )
             self._found[address] = tuple(
-                Contact(Address(other), tx, block, sent) for other, tx, block, sent in rows.rows()
+                sorted(found, key=lambda c: (c.block, c.tx, c.other, c.sent))
             )
         return self._found[address]
 
+    def _addresses(self) -> pl.Series:
+        rows = self._transfers[self._rows.unique()]
+        return pl.concat([rows["from_address"], rows["to_address"]]).unique().sort()
+
     def __iter__(self) -> Iterator[Address]:
-        return (Address(a) for a in self._addresses.unique(maintain_order=True).to_list())
+        return (Address(a) for a in self._addresses().to_list())
 
     def __len__(self) -> int:
-        return self._addresses.n_unique()
+        return self._addresses().len()
 
 
 def traced_cluster(
