@@ -11,6 +11,8 @@ Transactions known only from the transfer table carry ``gas_price`` (the price p
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -243,6 +245,7 @@ def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> _Contacts:
 
 
 _HASH_SEED: Final = 20_221_108
+_CHUNK: Final = 1_000_000
 
 
 class _Contacts(Mapping[Address, tuple[Contact, ...]]):
@@ -255,17 +258,22 @@ class _Contacts(Mapping[Address, tuple[Contact, ...]]):
         self._transfers = transfers.select(
             "from_address", "to_address", "transaction_hash", "block_number"
         )
-        self._keys = keys
-        self._rows = rows
+        # Plain arrays, searched with bisect: a polars call per lookup costs ~0.3 ms, and the
+        # signals make tens of thousands of lookups.
+        self._keys = array("Q")
+        self._rows = array("I")
+        for start in range(0, keys.len(), _CHUNK):
+            self._keys.extend(keys.slice(start, _CHUNK).to_list())
+            self._rows.extend(rows.slice(start, _CHUNK).to_list())
         self._found: dict[Address, tuple[Contact, ...]] = {}
 
     def __getitem__(self, address: Address) -> tuple[Contact, ...]:
         if address not in self._found:
             key = pl.Series([address], dtype=pl.String).hash(_HASH_SEED)[0]
-            start = int(self._keys.search_sorted(key, side="left"))
-            end = int(self._keys.search_sorted(key, side="right"))
+            start = bisect_left(self._keys, key)
+            end = bisect_right(self._keys, key, lo=start)
             found: set[Contact] = set()
-            rows = self._transfers[self._rows.slice(start, end - start)]
+            rows = self._transfers[list(self._rows[start:end])]
             for src, dst, tx, block in rows.rows():
                 if src == address:  # another address may share the hash: check
                     found.add(Contact(Address(dst), tx, block, sent=True))
@@ -279,7 +287,7 @@ class _Contacts(Mapping[Address, tuple[Contact, ...]]):
         return self._found[address]
 
     def _addresses(self) -> pl.Series:
-        rows = self._transfers[self._rows.unique()]
+        rows = self._transfers[sorted(set(self._rows))]
         return pl.concat([rows["from_address"], rows["to_address"]]).unique().sort()
 
     def __iter__(self) -> Iterator[Address]:
