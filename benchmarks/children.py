@@ -8,6 +8,7 @@ import resource
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 
 class ChildFailedError(RuntimeError):
@@ -15,7 +16,40 @@ class ChildFailedError(RuntimeError):
 
 
 def peak_rss_mib() -> int:
+    """This process's peak resident memory since it started or since :func:`reset_peak`."""
+    status = _status()
+    if "VmHWM" in status:
+        return status["VmHWM"] // 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def rss_mib() -> int:
+    """Resident memory now (0 where /proc is missing)."""
+    return _status().get("VmRSS", 0) // 1024
+
+
+def reset_peak() -> bool:
+    """Start the peak over from the current resident memory (Linux: clear_refs 5), so a
+    step's peak is not an earlier step's transient; False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
+def _status() -> dict[str, int]:
+    """The kB fields of /proc/self/status that the peaks need."""
+    try:
+        lines = Path("/proc/self/status").read_text(encoding="ascii").splitlines()
+    except OSError:
+        return {}
+    fields = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            fields[name] = int(value.split()[0])
+    return fields
 
 
 def measure_sizes(
