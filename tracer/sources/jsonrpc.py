@@ -795,8 +795,9 @@ class JsonRpcSource:
             if isinstance(answer, SourceError):
                 raise answer
             if not isinstance(answer, str):
+                kind = type(answer).__name__
                 raise ResponseFormatError(
-                    f"{self.client.endpoint.where} answered eth_getCode with {type(answer).__name__}"
+                    f"{self.client.endpoint.where} answered eth_getCode with {kind}, not code"
                 )
             if answer not in ("0x", "0x0", ""):
                 found.append(address)
