@@ -204,6 +204,7 @@ class _Moves:
         fresh: bool = False,
         labels: LabelStore | None = None,
         exclude: Iterable[str] = (),
+        horizon_seconds: int | None = None,
     ) -> None:
         self.incoming: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
         self.outgoing: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
@@ -243,18 +244,25 @@ class _Moves:
             frame = frame.filter(
                 pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
             )
-        columns = (
+            if horizon_seconds is not None:
+                frame = _within_horizon(frame, summary, pairs, horizon_seconds)
+        columns: tuple[str, ...] = (
             "chain_id", "block_number", "block_time", "transaction_hash",
             "from_address", "to_address", "token_address", "value_raw",
         )  # fmt: skip
+        horizons = "dst_until" in frame.columns
+        if horizons:
+            columns = (*columns, "src_until", "dst_until")
         ordered = frame.select(columns).sort(
             "block_number", "transaction_hash", maintain_order=True
         )
-        for chain, block, time, tx, src, dst, token, raw in ordered.iter_rows():
+        for chain, block, time, tx, src, dst, token, raw, *until in ordered.iter_rows():
             flow = _Flow(time, block, tx, src, dst, int(raw))
-            if pairs is None or (dst, token) in pairs:
+            src_ok = not horizons or (until[0] is not None and time <= until[0])
+            dst_ok = not horizons or (until[1] is not None and time <= until[1])
+            if (pairs is None or (dst, token) in pairs) and dst_ok:
                 self.incoming[(dst, token)].append(flow)
-            if pairs is None or (src, token) in pairs:
+            if (pairs is None or (src, token) in pairs) and src_ok:
                 self.outgoing[(src, token)].append(flow)
             if self._complete:
                 self._sighting.setdefault(src, (block, tx, chain))
@@ -340,6 +348,35 @@ def _first_sightings(transfers: pl.DataFrame, addresses: list[str]) -> pl.DataFr
             pl.col("chain_id").sort_by("transaction_hash").first(),
         )
         .select("address", "block_number", "transaction_hash", "chain_id")
+    )
+
+
+def _within_horizon(
+    frame: pl.DataFrame,
+    summary: pl.DataFrame,
+    pairs: set[tuple[str, str]],
+    seconds: int,
+) -> pl.DataFrame:
+    """The rows a kept pair's books need when a detector looks no later than ``seconds``
+    after the pair's first inflow, each with the horizon of its sender's and recipient's
+    pair (null: that side's book is not kept)."""
+    kept = pl.DataFrame(
+        sorted(pairs), schema={"address": pl.String, "token": pl.String}, orient="row"
+    )
+    until = summary.join(kept, on=["address", "token"], how="semi").select(
+        "address",
+        "token",
+        (pl.col("first_in_time") + pl.duration(seconds=seconds)).alias("until"),
+    )
+    for side, name in (("from_address", "src_until"), ("to_address", "dst_until")):
+        frame = frame.join(
+            until.rename({"address": side, "token": "token_address", "until": name}),
+            on=[side, "token_address"],
+            how="left",
+        )
+    return frame.filter(
+        (pl.col("block_time") <= pl.col("src_until"))
+        | (pl.col("block_time") <= pl.col("dst_until"))
     )
 
 
@@ -570,6 +607,8 @@ def fan_in_consolidations(
         traced or (),
         labels=labels,
         exclude=exclude,
+        # Only inflows before the last send-on within the window of the first count.
+        horizon_seconds=window,
     )
     findings = []
     for address, token in _subjects(moves, labels, None, exclude):
