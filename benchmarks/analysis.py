@@ -38,9 +38,8 @@ from typing import Any
 import polars as pl
 
 from benchmarks.children import (
-    ChildFailedError,
-    measure_sizes,
     peak_rss_mib,
+    print_sizes,
     reset_peak,
     rss_mib,
 )
@@ -293,19 +292,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(figures), flush=True)
         return 0
     extra = ["--baseline-max", str(args.baseline_max)] + (["--parts"] if args.parts else [])
-    try:
-        for figures in measure_sizes("benchmarks.analysis", args.sizes, extra):
-            if "networkx_haircut_s" in figures:
-                figures["networkx_haircut_over_analyse_case"] = round(
-                    float(str(figures["networkx_haircut_s"]))
-                    / float(str(figures["analyse_case_s"])),
-                    2,
-                )
-            print(json.dumps(figures), flush=True)
-    except ChildFailedError as failure:
-        print(failure, flush=True)
-        return 1
-    return 0
+    return print_sizes(
+        "benchmarks.analysis",
+        args.sizes,
+        extra,
+        ("networkx_haircut_over_analyse_case", "networkx_haircut_s", "analyse_case_s"),
+    )
 
 
 if __name__ == "__main__":

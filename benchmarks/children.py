@@ -64,3 +64,20 @@ def measure_sizes(
             raise ChildFailedError(f"{size}: failed\n{completed.stderr[-3000:]}")
         figures: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
         yield figures
+
+
+def print_sizes(module: str, sizes: str, extra: Sequence[str], ratio: tuple[str, str, str]) -> int:
+    """Run the sizes (:func:`measure_sizes`) and print each one's figures as a JSON line,
+    with ``ratio`` = (name, numerator, denominator) added where both figures are there;
+    the exit status for ``main``."""
+    name, numerator, denominator = ratio
+    try:
+        for figures in measure_sizes(module, sizes, extra):
+            if numerator in figures and denominator in figures:
+                top, bottom = float(str(figures[numerator])), float(str(figures[denominator]))
+                figures[name] = round(top / bottom, 2)
+            print(json.dumps(figures), flush=True)
+    except ChildFailedError as failure:
+        print(failure, flush=True)
+        return 1
+    return 0

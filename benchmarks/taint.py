@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 import polars as pl
 
-from benchmarks.children import ChildFailedError, measure_sizes, peak_rss_mib
+from benchmarks.children import peak_rss_mib, print_sizes
 from tracer.graph.build import build_flow_graph
 from tracer.heuristics.taint import Policy, trace_taint
 from tracer.labels.model import Category, Label
@@ -157,20 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure(args.one, args.one <= args.baseline_max)), flush=True)
         return 0
-    try:
-        for figures in measure_sizes(
-            "benchmarks.taint", args.sizes, ["--baseline-max", str(args.baseline_max)]
-        ):
-            if "networkx_haircut_s" in figures:
-                figures["networkx_over_tracer_haircut"] = round(
-                    float(str(figures["networkx_haircut_s"])) / float(str(figures["haircut_s"])),
-                    1,
-                )
-            print(json.dumps(figures), flush=True)
-    except ChildFailedError as failure:
-        print(failure, flush=True)
-        return 1
-    return 0
+    return print_sizes(
+        "benchmarks.taint",
+        args.sizes,
+        ["--baseline-max", str(args.baseline_max)],
+        ("networkx_over_tracer_haircut", "networkx_haircut_s", "haircut_s"),
+    )
 
 
 if __name__ == "__main__":
