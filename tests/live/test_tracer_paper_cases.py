@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import polars as pl
 import pytest
 
 from tests.live.paper_cases import CaseScore, PaperCase, format_scores, load_cases, score_case
+from tests.live.run import live_trace
 
 URL_VARIABLES = {
     "ethereum": "TRACER_RPC_URL_ETHEREUM",
@@ -40,22 +40,8 @@ def _selected() -> list[PaperCase]:
 
 
 def _trace(case: PaperCase, url: str, out: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable, "-m", "tracer", "trace", *case.seeds,
-            "--rpc-url", url,
-            "--chain", case.chain,
-            "--from-block", str(case.block_at),
-            "--max-hops", os.environ.get("TRACER_LIVE_MAX_HOPS", "6"),
-            "--max-addresses", os.environ.get("TRACER_LIVE_MAX_ADDRESSES", "900"),
-            "--rps", os.environ.get("TRACER_LIVE_RPS", "10"),
-            "--out", str(out),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    options = ["--chain", case.chain, "--from-block", str(case.block_at)]
+    return live_trace(case.seeds, url, out, options, max_hops="6", max_addresses="900")
 
 
 @pytest.mark.live
