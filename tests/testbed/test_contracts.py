@@ -81,6 +81,9 @@ CONTRACTS = (
     "UniswapV2Router",
     "Bridge",
     "DepositForwarder",
+    "FeeToken",  # OddTokens.sol: tokens and a contract that behave oddly on purpose
+    "BareToken",
+    "EtherRefuser",
 )
 
 
