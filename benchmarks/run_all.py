@@ -28,6 +28,7 @@ BENCHMARKS = (
     "html_view",  # HTML case view: write time, file size, load time in headless Chromium
     "monitor",  # one monitor pass over 100 new blocks with 10 / 1,000 / 10,000 watched addresses
     "token_metadata",  # decimals()/symbol()/name() of 1,000 tokens, cold and cached; table fill
+    "analysis",  # the whole analyse_case on 1M/10M synthetic case tables vs. networkx haircut
 )
 
 

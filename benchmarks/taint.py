@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -27,6 +25,7 @@ from collections.abc import Sequence
 import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 import polars as pl
 
+from benchmarks.children import peak_rss_mib, print_sizes
 from tracer.graph.build import build_flow_graph
 from tracer.heuristics.taint import Policy, trace_taint
 from tracer.labels.model import Category, Label
@@ -125,7 +124,7 @@ def measure(rows: int, baseline: bool) -> dict[str, object]:
     started = time.perf_counter()
     frame, seeds, labels = synthetic(rows)
     out: dict[str, object] = {"rows": rows, "generate_s": round(time.perf_counter() - started, 1)}
-    out["rss_after_generate_mib"] = _rss_mib()
+    out["rss_after_generate_mib"] = peak_rss_mib()
     for policy in (Policy.HAIRCUT, Policy.FIFO, Policy.POISON):
         started = time.perf_counter()
         result = trace_taint(frame, seeds, policy, labels)
@@ -140,17 +139,13 @@ def measure(rows: int, baseline: bool) -> dict[str, object]:
             out["graph_edges"] = graph.number_of_edges()
             del graph
         del result
-    out["peak_rss_mib"] = _rss_mib()
+    out["peak_rss_mib"] = peak_rss_mib()
     if baseline:
         started = time.perf_counter()
         networkx_haircut(frame, seeds, {label.address for label in labels.all_labels()})
         out["networkx_haircut_s"] = round(time.perf_counter() - started, 2)
-        out["peak_rss_with_networkx_mib"] = _rss_mib()
+        out["peak_rss_with_networkx_mib"] = peak_rss_mib()
     return out
-
-
-def _rss_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,20 +157,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.one:
         print(json.dumps(measure(args.one, args.one <= args.baseline_max)), flush=True)
         return 0
-    for size in (int(text) for text in args.sizes.split(",")):
-        child = [sys.executable, "-m", "benchmarks.taint", "--one", str(size)]
-        child += ["--baseline-max", str(args.baseline_max)]
-        completed = subprocess.run(child, check=False, capture_output=True, text=True)
-        if completed.returncode != 0:
-            print(f"{size}: failed\n{completed.stderr[-2000:]}", flush=True)
-            return 1
-        figures = json.loads(completed.stdout.strip().splitlines()[-1])
-        if "networkx_haircut_s" in figures:
-            figures["networkx_over_tracer_haircut"] = round(
-                float(figures["networkx_haircut_s"]) / float(figures["haircut_s"]), 1
-            )
-        print(json.dumps(figures), flush=True)
-    return 0
+    return print_sizes(
+        "benchmarks.taint",
+        args.sizes,
+        ["--baseline-max", str(args.baseline_max)],
+        ("networkx_over_tracer_haircut", "networkx_haircut_s", "haircut_s"),
+    )
 
 
 if __name__ == "__main__":

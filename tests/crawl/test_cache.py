@@ -48,6 +48,9 @@ def ots_page(blocks: list[int], *, first_page: bool) -> dict[str, Any]:
         ("eth_blockNumber", [], "0x64", None, None),
         ("eth_chainId", [], "0x1", None, None),
         ("eth_getBalance", ["0x" + "00" * 20, "0x1"], "0x0", None, None),  # no rule: never
+        ("eth_getCode", ["0x" + "00" * 20, "0x64"], "0x6080", None, FOREVER),  # a final block
+        ("eth_getCode", ["0x" + "00" * 20, "0x65"], "0x", None, None),  # above the safe head
+        ("eth_getCode", ["0x" + "00" * 20, "latest"], "0x", None, None),
     ],
 )
 def test_final_through_rules(

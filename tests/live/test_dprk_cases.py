@@ -33,6 +33,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.live.run import live_trace
 from tracer.labels.store import LabelStore
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dprk-case-seeds"
@@ -107,22 +108,8 @@ def test_trace_reaches_the_exchange_deposit_addresses(case: Case, tmp_path: Path
         if any(label.category.value == "exchange_deposit" for label in shipped.labels(a))
     ]
     out = tmp_path / case.name
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "tracer", "trace", *case.seeds,
-            "--rpc-url", RPC_URL,
-            "--chain", "ethereum",
-            "--since", case.since,
-            "--max-hops", os.environ.get("TRACER_LIVE_MAX_HOPS", "4"),
-            "--max-addresses", os.environ.get("TRACER_LIVE_MAX_ADDRESSES", "2000"),
-            "--rps", os.environ.get("TRACER_LIVE_RPS", "10"),
-            "--out", str(out),
-            "--quiet",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )  # fmt: skip
+    options = ["--chain", "ethereum", "--since", case.since]
+    result = live_trace(case.seeds, RPC_URL, out, options)
     assert result.returncode == 0, result.stderr[-2000:]
     transfers = pl.read_parquet(out / "transfers.parquet")
     seen = set(transfers["from_address"].to_list()) | set(transfers["to_address"].to_list())

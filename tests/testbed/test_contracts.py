@@ -85,6 +85,9 @@ CONTRACTS = (
     "NoDecimalsToken",
     "Bytes32SymbolToken",
     "HostileMetadataToken",
+    "FeeToken",  # OddTokens.sol: tokens and a contract that behave oddly on purpose
+    "BareToken",
+    "EtherRefuser",
 )
 
 

@@ -589,6 +589,19 @@ def _write_case(
 def _print_notes(outcome: TraceOutcome) -> None:
     for note in outcome.notes:
         _stderr.print(f"note: {escape(note)}")
+    crawl = outcome.crawl
+    for seed in outcome.seed_contracts:
+        _stderr.print(
+            f"warning: seed {seed} is a contract (it has code at block {crawl.head_block}): "
+            "tracing a contract follows the funds of everyone who uses it, not one owner's",
+            soft_wrap=True,  # one line, whatever the terminal width
+        )
+    if crawl.transfers.height == 0:
+        _stderr.print(
+            f"note: no activity: the seeds have no transfers in blocks {crawl.from_block}.."
+            f"{crawl.head_block}; the report is empty",
+            soft_wrap=True,
+        )
     if outcome.data_gap and not outcome.probed:  # a probe has logged it already
         _stderr.print(f"warning: {escape(outcome.data_gap)}")
 

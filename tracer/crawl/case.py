@@ -118,6 +118,7 @@ class TraceOutcome:
     stats: RunStats
     notes: list[str]
     probed: bool = False  # the trace path was probed in this run (and any gap logged)
+    seed_contracts: tuple[Address, ...] = ()  # seeds holding code at the window's last block
     protocol: ProtocolFacts = field(default_factory=ProtocolFacts.empty)
     # The records of the extensions the crawl went through, in order (see Expansion).
     expansions: list[Any] = field(default_factory=list)
@@ -287,7 +288,11 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
     )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
     stats = _stats(transport, cache, started)
-    outcome = TraceOutcome(result, chain, path, gap, stats, notes, probed=probed, protocol=protocol)
+    contracts = tuple(Address(a) for a in facts["seed_contracts"])
+    outcome = TraceOutcome(
+        result, chain, path, gap, stats, notes,
+        probed=probed, protocol=protocol, seed_contracts=contracts,
+    )  # fmt: skip
     outcome.expansions = [step["record"] for step in extended]
     outcome.recorded = extended
     return outcome, crawler, source
@@ -369,6 +374,9 @@ async def _run_facts(
         from_block, to_block = await _block_window(source, options, recorded, cache)
     probes_before = source.probed
     path = await _trace_path(source, options, recorded, cache, chain_id)
+    contracts = recorded.get("seed_contracts")
+    if contracts is None:
+        contracts = await source.contracts_among(list(options.seeds), to_block)
     gap: str | None = None
     if path is TracePath.BLOCKS:
         gap = recorded.get("data_gap") or "internal transfers missing: " + (
@@ -383,6 +391,7 @@ async def _run_facts(
         "to_block": to_block,
         "trace_path": path.value,
         "data_gap": gap,
+        "seed_contracts": contracts,
         "probed": source.probed and not probes_before,
     }
 

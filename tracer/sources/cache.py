@@ -239,6 +239,8 @@ def final_through(
         depends_on = _range_end(params)
     elif method in ("eth_getBlockByNumber", "debug_traceBlockByNumber", "trace_block"):
         depends_on = _first_param_block(params) if result is not None else None
+    elif method == "eth_getCode":  # code at a given (final) block never changes
+        depends_on = _hex_block(params[1]) if len(params) > 1 else None
     elif method in ("eth_getTransactionReceipt", "eth_getTransactionByHash"):
         depends_on = _result_block(result)
     elif method == "trace_transaction":

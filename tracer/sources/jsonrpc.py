@@ -786,6 +786,23 @@ class JsonRpcSource:
             headers[int(call.params[0], 16)] = block
         return headers
 
+    async def contracts_among(self, addresses: Sequence[Address], block: int) -> list[Address]:
+        """The addresses that hold code at ``block`` (one batch, cached once final)."""
+        calls = [RpcCall("eth_getCode", [address, hex(block)]) for address in addresses]
+        answers = await self._settled(calls, through=block)
+        found = []
+        for address, answer in zip(addresses, answers, strict=True):
+            if isinstance(answer, SourceError):
+                raise answer
+            if not isinstance(answer, str):
+                kind = type(answer).__name__
+                raise ResponseFormatError(
+                    f"{self.client.endpoint.where} answered eth_getCode with {kind}, not code"
+                )
+            if answer not in ("0x", "0x0", ""):
+                found.append(address)
+        return found
+
     async def block_time(self, number: int) -> int:
         """The Unix timestamp of block ``number`` (cached once final)."""
         times = await self._block_times([number])

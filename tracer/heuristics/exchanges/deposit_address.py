@@ -54,12 +54,12 @@ HEURISTIC_ID: Final = "exchange-deposit-address"
 
 VICTOR_2020 = Reference(
     "Victor, F. (2020). Address Clustering Heuristics for Ethereum. Financial Cryptography "
-    "and Data Security 2020, LNCS 12059 (deposit address heuristic)",
+    "and Data Security (FC 2020), LNCS 12059, pp. 617-633 (deposit address heuristic)",
     "https://doi.org/10.1007/978-3-030-51280-4_33",
 )
 BERES_2021 = Reference(
     "Béres, F. et al. (2021). Blockchain is Watching You: Profiling and Deanonymizing "
-    "Ethereum Users (deposit-address reuse as a linking signal)",
+    "Ethereum Users. IEEE DAPPS 2021 (deposit-address reuse as a linking signal)",
     "https://arxiv.org/abs/2005.14051",
 )
 
@@ -258,44 +258,63 @@ def detect_deposit_addresses(
     found: list[DepositAddress] = []
     for chain_id in sorted(moves["chain_id"].unique().to_list()):
         on_chain = moves.filter(pl.col("chain_id") == chain_id)
-        for address in _senders_to_exchanges(on_chain, labels, chain_id):
-            if wanted is not None and address not in wanted:
-                continue
-            detected = _examine(on_chain, labels, chain_id, address, params)
+        exchanges = _exchanges_among(on_chain, labels, chain_id)
+        senders = _senders_only_to(on_chain, exchanges, labels, chain_id)
+        if wanted is not None:
+            senders = [address for address in senders if address in wanted]
+        for address, moves_of_address in _moves_by_address(on_chain, senders).items():
+            detected = _examine(moves_of_address, labels, chain_id, address, params)
             if detected is not None:
                 found.append(detected)
     return tuple(found)
 
 
-def _senders_to_exchanges(moves: pl.DataFrame, labels: LabelStore, chain_id: int) -> list[str]:
+def _exchanges_among(moves: pl.DataFrame, labels: LabelStore, chain_id: int) -> list[str]:
     receivers = moves["to_address"].unique().to_list()
-    exchanges = {a for a in receivers if exchange_label(labels, a, chain_id) is not None}
-    senders = moves.filter(pl.col("to_address").is_in(sorted(exchanges)))["from_address"]
+    return sorted(a for a in receivers if exchange_label(labels, a, chain_id) is not None)
+
+
+def _senders_only_to(
+    moves: pl.DataFrame, exchanges: list[str], labels: LabelStore, chain_id: int
+) -> list[str]:
+    """Addresses that sent value to an exchange and to nobody else, in address order.
+
+    Sending to anyone else rejects a candidate anyway (see :func:`_single_exchange`); doing
+    that test here in one pass keeps the per-candidate work to the few that remain.
+    """
+    to_exchange = pl.col("to_address").is_in(exchanges)
+    senders = (
+        moves.group_by("from_address")
+        .agg(to_exchange.any().alias("some"), to_exchange.all().alias("only"))
+        .filter(pl.col("some") & pl.col("only"))["from_address"]
+    )
     # A labelled service (another exchange, a bridge, a mixer) is not a customer address.
-    return sorted(a for a in set(senders.to_list()) if not labels.is_service(a, chain_id))
+    return sorted(a for a in senders.to_list() if not labels.is_service(a, chain_id))
 
 
-def _moves_of(frame: pl.DataFrame, address: str) -> list[_Move]:
+def _moves_by_address(frame: pl.DataFrame, addresses: list[str]) -> dict[str, list[_Move]]:
+    """Each address's moves (both directions), in one pass over the rows touching them."""
+    out: dict[str, list[_Move]] = {address: [] for address in addresses}
     rows = frame.filter(
-        (pl.col("from_address") == address) | (pl.col("to_address") == address)
-    ).iter_rows(named=True)
-    moves = [
-        _Move(
-            block=row["block_number"],
-            time=row["block_time"],
-            tx=row["transaction_hash"],
-            incoming=row["to_address"] == address,
-            kind=str(row["transfer_kind"]),
-            counterparty=row["from_address"] if row["to_address"] == address else row["to_address"],
-            token=row["token_address"] or NATIVE_TOKEN,
-            value=int(row["value_raw"]),
-        )
-        for row in rows
-    ]
-    # Inflows before outflows within a block: the table has no transaction order, and a
-    # forwarder's deposit and forward share a transaction.
-    moves.sort(key=lambda m: (m.block, not m.incoming, m.tx, m.kind, m.token))
-    return moves
+        pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
+    ).select(
+        "block_number", "block_time", "transaction_hash", "transfer_kind",
+        "from_address", "to_address", "token_address", "value_raw",
+    )  # fmt: skip
+    for block, when, tx, kind, src, dst, token, raw in rows.iter_rows():
+        for address, incoming, counterparty in ((dst, True, src), (src, False, dst)):
+            if address in out:
+                out[address].append(
+                    _Move(
+                        block=block, time=when, tx=tx, incoming=incoming, kind=str(kind),
+                        counterparty=counterparty, token=token or NATIVE_TOKEN, value=int(raw),
+                    )
+                )  # fmt: skip
+    for moves in out.values():
+        # Inflows before outflows within a block: the table has no transaction order, and a
+        # forwarder's deposit and forward share a transaction.
+        moves.sort(key=lambda m: (m.block, not m.incoming, m.tx, m.kind, m.token))
+    return out
 
 
 class _RejectedError(Exception):
@@ -316,13 +335,12 @@ class _AssetState:
 
 
 def _examine(
-    frame: pl.DataFrame,
+    moves: Sequence[_Move],
     labels: LabelStore,
     chain_id: int,
     address: str,
     params: Mapping[str, ParameterValue],
 ) -> DepositAddress | None:
-    moves = _moves_of(frame, address)
     try:
         entity, hot_wallets, hot_confidence = _single_exchange(moves, labels, chain_id)
         states, top_ups, saw_top_up_before_token_sweep = _replay(moves, hot_wallets, params)

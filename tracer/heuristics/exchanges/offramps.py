@@ -67,10 +67,10 @@ HEURISTICS: Final[tuple[HeuristicSpec, ...]] = (
         references=(
             VICTOR_2020,
             Reference(
-                "FATF (2021). Updated Guidance for a Risk-Based Approach to Virtual Assets "
-                "and Virtual Asset Service Providers (VASPs as the points of control)",
-                "https://www.fatf-gafi.org/en/publications/Fatfrecommendations/"
-                "Guidance-rba-virtual-assets-2021.html",
+                "FATF (October 2021). Updated Guidance for a Risk-Based Approach to Virtual "
+                "Assets and Virtual Asset Service Providers (VASPs as the points of control)",
+                "https://www.fatf-gafi.org/media/fatf/documents/recommendations/"
+                "Updated-Guidance-VA-VASP.pdf",
             ),
         ),
         confidence=(

@@ -11,11 +11,13 @@ Transactions known only from the transfer table carry ``gas_price`` (the price p
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -222,23 +224,77 @@ def _fingerprint(gas_price: int | None, tip: int | None) -> Fingerprint | None:
     return None if gas_price is None else ("gas_price", gas_price)
 
 
-def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> dict[Address, tuple[Contact, ...]]:
+def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> _Contacts:
     """Who each address exchanged value with, outside the pools (a withdrawal's own payout
     is not a link between its recipient and anyone)."""
-    moved = transfers.filter(
-        pl.col("tx_succeeded").fill_null(value=True)
-        & ~pl.col("from_address").is_in(list(pools))
-        & ~pl.col("to_address").is_in(list(pools))
-        & (pl.col("from_address") != pl.col("to_address"))
-    ).select("from_address", "to_address", "transaction_hash", "block_number")
-    contacts: dict[Address, set[Contact]] = defaultdict(set)
-    for src, dst, tx, block in moved.unique().rows():
-        contacts[Address(src)].add(Contact(Address(dst), tx, block, sent=True))
-        contacts[Address(dst)].add(Contact(Address(src), tx, block, sent=False))
-    return {
-        address: tuple(sorted(found, key=lambda c: (c.block, c.tx, c.other)))
-        for address, found in contacts.items()
-    }
+    kept = transfers.select(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("row"),
+        (
+            pl.col("tx_succeeded").fill_null(value=True)
+            & ~pl.col("from_address").is_in(list(pools))
+            & ~pl.col("to_address").is_in(list(pools))
+            & (pl.col("from_address") != pl.col("to_address"))
+        ).alias("kept"),
+        pl.col("from_address").hash(_HASH_SEED).alias("from_key"),
+        pl.col("to_address").hash(_HASH_SEED).alias("to_key"),
+    ).filter(pl.col("kept"))
+    index = pl.concat(
+        [kept.select(pl.col(side).alias("key"), "row") for side in ("from_key", "to_key")]
+    ).sort("key", "row")
+    return _Contacts(transfers, index["key"], index["row"])
+
+
+_HASH_SEED: Final = 20_221_108
+_CHUNK: Final = 1_000_000
+
+
+class _Contacts(Mapping[Address, tuple[Contact, ...]]):
+    """Each address's contacts in (block, tx, other) order, answered on demand: an index of
+    (address hash, row) sorted by hash points at the address's rows of the transfer table.
+    Building every address's tuple up front cost more time and memory than all the signals
+    together on a large table, and the signals ask about a few hundred addresses."""
+
+    def __init__(self, transfers: pl.DataFrame, keys: pl.Series, rows: pl.Series) -> None:
+        self._transfers = transfers.select(
+            "from_address", "to_address", "transaction_hash", "block_number"
+        )
+        # Plain arrays, searched with bisect: a polars call per lookup costs ~0.3 ms, and the
+        # signals make tens of thousands of lookups.
+        self._keys = array("Q")
+        self._rows = array("I")
+        for start in range(0, keys.len(), _CHUNK):
+            self._keys.extend(keys.slice(start, _CHUNK).to_list())
+            self._rows.extend(rows.slice(start, _CHUNK).to_list())
+        self._found: dict[Address, tuple[Contact, ...]] = {}
+
+    def __getitem__(self, address: Address) -> tuple[Contact, ...]:
+        if address not in self._found:
+            key = pl.Series([address], dtype=pl.String).hash(_HASH_SEED)[0]
+            start = bisect_left(self._keys, key)
+            end = bisect_right(self._keys, key, lo=start)
+            found: set[Contact] = set()
+            rows = self._transfers[list(self._rows[start:end])]
+            for src, dst, tx, block in rows.rows():
+                if src == address:  # another address may share the hash: check
+                    found.add(Contact(Address(dst), tx, block, sent=True))
+                if dst == address:
+                    found.add(Contact(Address(src), tx, block, sent=False))
+            if not found:
+                raise KeyError(address)
+            self._found[address] = tuple(
+                sorted(found, key=lambda c: (c.block, c.tx, c.other, c.sent))
+            )
+        return self._found[address]
+
+    def _addresses(self) -> pl.Series:
+        rows = self._transfers[sorted(set(self._rows))]
+        return pl.concat([rows["from_address"], rows["to_address"]]).unique().sort()
+
+    def __iter__(self) -> Iterator[Address]:
+        return (Address(a) for a in self._addresses().to_list())
+
+    def __len__(self) -> int:
+        return self._addresses().len()
 
 
 def traced_cluster(

@@ -12,7 +12,8 @@ TUTELA: Final = Reference(
     "https://arxiv.org/abs/2201.06811",
 )
 BERES: Final = Reference(
-    "Béres et al., Blockchain is Watching You: Profiling and Deanonymizing Ethereum Users (2021)",
+    "Béres, Seres, Benczúr, Quintyne-Collins, Blockchain is Watching You: Profiling and "
+    "Deanonymizing Ethereum Users (IEEE DAPPS 2021; arXiv 2020)",
     "https://arxiv.org/abs/2005.14051",
 )
 ELLIPTIC_RONIN: Final = Reference(

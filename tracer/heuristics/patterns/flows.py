@@ -40,29 +40,30 @@ PASS_THROUGH: Final = "rapid-pass-through"  # noqa: S105 (a heuristic id)
 
 MEIKLEJOHN_2013 = Reference(
     "Meiklejohn, S. et al. (2013). A Fistful of Bitcoins: Characterizing Payments Among Men "
-    "with No Names. IMC 2013 (peeling chains)",
+    "with No Names. ACM IMC 2013 (peeling chains)",
     "https://doi.org/10.1145/2504730.2504747",
 )
 KAPPOS_2022 = Reference(
     "Kappos, G. et al. (2022). How to Peel a Million: Validating and Expanding Bitcoin "
-    "Clusters. USENIX Security 2022",
+    "Clusters. 31st USENIX Security Symposium, 2022",
     "https://www.usenix.org/conference/usenixsecurity22/presentation/kappos",
 )
 FATF_RED_FLAGS = Reference(
-    "FATF (2020). Virtual Assets Red Flag Indicators of Money Laundering and Terrorist "
-    "Financing (structuring, many addresses, funds moved on immediately)",
-    "https://www.fatf-gafi.org/en/publications/Methodsandtrends/"
-    "Virtual-assets-red-flag-indicators.html",
+    "FATF (September 2020). Virtual Assets Red Flag Indicators of Money Laundering and "
+    "Terrorist Financing (structuring, many addresses, funds moved on immediately)",
+    "https://www.fatf-gafi.org/content/dam/fatf-gafi/reports/Virtual-Assets-Red-Flag-Indicators.pdf",
 )
 WEBER_2019 = Reference(
     "Weber, M. et al. (2019). Anti-Money Laundering in Bitcoin: Experimenting with Graph "
-    "Convolutional Networks for Financial Forensics (Elliptic data set)",
+    "Convolutional Networks for Financial Forensics. KDD '19 Workshop on Anomaly Detection "
+    "in Finance (Elliptic data set)",
     "https://arxiv.org/abs/1908.02591",
 )
 WANG_2023 = Reference(
     "Wang, Z. et al. (2023). On How Zero-Knowledge Proof Blockchain Mixers Improve, and "
-    "Worsen User Privacy. WWW 2023 (linking withdrawal addresses that consolidate)",
-    "https://arxiv.org/abs/2201.09035",
+    "Worsen User Privacy. Proceedings of the ACM Web Conference 2023 (WWW '23), pp. "
+    "2022-2032 (linking mixer users through the addresses their withdrawals deal with)",
+    "https://doi.org/10.1145/3543507.3583217",
 )
 
 _WINDOW = Parameter(
@@ -177,29 +178,118 @@ class _Flow:
     value: int
 
 
-class _Moves:
-    """Per (address, token): inflows and outflows in chronological order."""
+# Float sums of raw amounts only pre-select candidates (the decision is made on exact
+# integers afterwards); this slack keeps rounding from dropping a true candidate.
+_SLACK: Final = 1e-6
 
-    def __init__(self, transfers: pl.DataFrame) -> None:
+
+class _Moves:
+    """Per (address, token): inflows and outflows in chronological order.
+
+    ``focus`` (optional) limits the books to those addresses: only the rows touching them are
+    read. ``keep`` (optional) is a polars condition on each (address, token) pair's summary
+    (:func:`_pair_summary`: counts, first/last times, float sums) that a pair must meet to get
+    books at all; detectors pass a necessary condition of their exact test, so a table of
+    millions of rows costs a few group-bys plus Python work for the real candidates only.
+    Books of the pairs kept are exact: every row of theirs is read, in table order.
+    """
+
+    def __init__(
+        self,
+        transfers: pl.DataFrame,
+        focus: Iterable[str] | None = None,
+        keep: pl.Expr | None = None,
+        traced: Iterable[str] = (),
+        *,
+        fresh: bool = False,
+        labels: LabelStore | None = None,
+        exclude: Iterable[str] = (),
+        horizon_seconds: int | None = None,
+    ) -> None:
         self.incoming: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
         self.outgoing: dict[tuple[str, str], list[_Flow]] = defaultdict(list)
-        self.first_seen: dict[str, tuple[int, str]] = {}
-        self.chain_of: dict[str, int] = {}
-        frame = fungible_moves(transfers).sort("block_number", "transaction_hash")
-        columns = (
+        self._sighting: dict[str, tuple[int, str, int]] = {}  # address -> (block, tx, chain)
+        self._transfers = transfers
+        self._complete = focus is None and keep is None
+        frame = fungible_moves(transfers).with_columns(
+            pl.col("token_address").fill_null(NATIVE_TOKEN)
+        )
+        if focus is not None:
+            addresses = sorted(set(focus))
+            frame = frame.filter(
+                pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
+            )
+        pairs: set[tuple[str, str]] | None = None
+        if keep is not None:
+            sightings = None
+            if fresh:  # first sightings of every recipient, to count the fresh ones
+                paid = (
+                    frame
+                    if focus is None
+                    else frame.filter(pl.col("from_address").is_in(addresses))
+                )
+                recipients = paid["to_address"].unique()
+                sightings = self._remember(_first_sightings(transfers, recipients.to_list()))
+            summary = _pair_summary(
+                frame, None if focus is None else addresses, set(traced), sightings
+            )
+            pairs = set(summary.filter(keep).select("address", "token").iter_rows())
+            # Never subjects (see _subjects): dropped before any book is built.
+            dropped = set(exclude)
+            if labels is not None:
+                chains = self.chains({address for address, _token in pairs} - dropped)
+                dropped |= {a for a, chain in chains.items() if labels.is_service(a, chain)}
+            pairs = {(address, token) for address, token in pairs if address not in dropped}
+            wanted = sorted({address for address, _token in pairs})
+            frame = frame.filter(
+                pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
+            )
+            if horizon_seconds is not None:
+                frame = _within_horizon(frame, summary, pairs, horizon_seconds)
+        columns: tuple[str, ...] = (
             "chain_id", "block_number", "block_time", "transaction_hash",
             "from_address", "to_address", "token_address", "value_raw",
         )  # fmt: skip
-        for chain, block, time, tx, src, dst, token_or_null, raw in frame.select(
-            columns
-        ).iter_rows():
+        horizons = "dst_until" in frame.columns
+        if horizons:
+            columns = (*columns, "src_until", "dst_until")
+        ordered = frame.select(columns).sort(
+            "block_number", "transaction_hash", maintain_order=True
+        )
+        for chain, block, time, tx, src, dst, token, raw, *until in ordered.iter_rows():
             flow = _Flow(time, block, tx, src, dst, int(raw))
-            token = token_or_null or NATIVE_TOKEN
-            self.incoming[(dst, token)].append(flow)
-            self.outgoing[(src, token)].append(flow)
-            for address in (src, dst):
-                self.first_seen.setdefault(address, (block, tx))
-                self.chain_of.setdefault(address, chain)
+            src_ok = not horizons or (until[0] is not None and time <= until[0])
+            dst_ok = not horizons or (until[1] is not None and time <= until[1])
+            if (pairs is None or (dst, token) in pairs) and dst_ok:
+                self.incoming[(dst, token)].append(flow)
+            if (pairs is None or (src, token) in pairs) and src_ok:
+                self.outgoing[(src, token)].append(flow)
+            if self._complete:
+                self._sighting.setdefault(src, (block, tx, chain))
+                self._sighting.setdefault(dst, (block, tx, chain))
+
+    def first_seen(self, addresses: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """(block, tx) of each address's first transfer in the table."""
+        found = self._sightings(addresses)
+        return {address: (block, tx) for address, (block, tx, _chain) in found.items()}
+
+    def chains(self, addresses: Iterable[str]) -> dict[str, int]:
+        """The chain of each address's first transfer."""
+        return {address: chain for address, (_b, _t, chain) in self._sightings(addresses).items()}
+
+    def _sightings(self, addresses: Iterable[str]) -> dict[str, tuple[int, str, int]]:
+        """First (block, tx, chain) of each address in the whole table; addresses not read
+        when the books were built are looked up in one query."""
+        wanted = set(addresses)
+        missing = [] if self._complete else sorted(wanted - set(self._sighting))
+        if missing:
+            self._remember(_first_sightings(self._transfers, missing))
+        return {address: self._sighting[address] for address in wanted}
+
+    def _remember(self, sightings: pl.DataFrame) -> pl.DataFrame:
+        for address, block, tx, chain in sightings.iter_rows():
+            self._sighting[address] = (block, tx, chain)
+        return sightings
 
     def active(self) -> list[tuple[str, str]]:
         """(address, token) pairs that both received and sent."""
@@ -214,13 +304,152 @@ def _subjects(
 ) -> list[tuple[str, str]]:
     wanted = None if subjects_from is None else set(subjects_from)
     excluded = set(exclude)
-    return [
+    pairs = [
         (address, token)
         for address, token in moves.active()
-        if (wanted is None or address in wanted)
-        and address not in excluded
-        and (labels is None or not labels.is_service(address, moves.chain_of[address]))
+        if (wanted is None or address in wanted) and address not in excluded
     ]
+    chain_of = moves.chains(address for address, _token in pairs) if labels is not None else {}
+    return [
+        (address, token)
+        for address, token in pairs
+        if labels is None or not labels.is_service(address, chain_of[address])
+    ]
+
+
+def _receivers_from(transfers: pl.DataFrame, senders: set[str]) -> set[str]:
+    received = fungible_moves(transfers).filter(pl.col("from_address").is_in(sorted(senders)))
+    return set(received["to_address"].unique().to_list())
+
+
+def _first_sightings(transfers: pl.DataFrame, addresses: list[str]) -> pl.DataFrame:
+    """(address, block_number, transaction_hash, chain_id) of each address's first transfer
+    (the table's order: block, then transaction hash)."""
+    touching = fungible_moves(transfers).filter(
+        pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
+    )
+    sightings = pl.concat(
+        [
+            touching.select(
+                pl.col(side).alias("address"), "block_number", "transaction_hash", "chain_id"
+            )
+            for side in ("from_address", "to_address")
+        ]
+    ).filter(pl.col("address").is_in(addresses))
+    # The smallest (block, tx) per address, by two group-bys rather than a sort of every
+    # sighting (much cheaper when the addresses are busy).
+    first_block = sightings.group_by("address").agg(pl.col("block_number").min())
+    return (
+        sightings.join(first_block, on=["address", "block_number"])
+        .group_by("address")
+        .agg(
+            pl.col("block_number").first(),
+            pl.col("transaction_hash").min(),
+            pl.col("chain_id").sort_by("transaction_hash").first(),
+        )
+        .select("address", "block_number", "transaction_hash", "chain_id")
+    )
+
+
+def _within_horizon(
+    frame: pl.DataFrame,
+    summary: pl.DataFrame,
+    pairs: set[tuple[str, str]],
+    seconds: int,
+) -> pl.DataFrame:
+    """The rows a kept pair's books need when a detector looks no later than ``seconds``
+    after the pair's first inflow, each with the horizon of its sender's and recipient's
+    pair (null: that side's book is not kept)."""
+    kept = pl.DataFrame(
+        sorted(pairs), schema={"address": pl.String, "token": pl.String}, orient="row"
+    )
+    until = summary.join(kept, on=["address", "token"], how="semi").select(
+        "address",
+        "token",
+        (pl.col("first_in_time") + pl.duration(seconds=seconds)).alias("until"),
+    )
+    for side, name in (("from_address", "src_until"), ("to_address", "dst_until")):
+        frame = frame.join(
+            until.rename({"address": side, "token": "token_address", "until": name}),
+            on=[side, "token_address"],
+            how="left",
+        )
+    return frame.filter(
+        (pl.col("block_time") <= pl.col("src_until"))
+        | (pl.col("block_time") <= pl.col("dst_until"))
+    )
+
+
+def _pair_summary(
+    frame: pl.DataFrame,
+    addresses: list[str] | None,
+    traced: set[str],
+    sightings: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One row per (address, token): inflow and outflow counts, first inflow time and block,
+    last outflow time, first outflow block, float sums received and sent, distinct
+    recipients (and those fresh: paid in their first transfer, per ``sightings``), distinct
+    senders and distinct senders among ``traced``."""
+    sides = []
+    for incoming, side, other in (
+        (True, "to_address", "from_address"),
+        (False, "from_address", "to_address"),
+    ):
+        sides.append(
+            frame.select(
+                pl.col(side).alias("address"),
+                pl.col("token_address").alias("token"),
+                pl.col(other).alias("other"),
+                "block_number",
+                "transaction_hash",
+                "block_time",
+                pl.col("value_raw").cast(pl.Float64).alias("amount"),
+                pl.lit(incoming).alias("incoming"),
+            )
+        )
+    rows = pl.concat(sides)
+    if addresses is not None:
+        rows = rows.filter(pl.col("address").is_in(addresses))
+    fresh = pl.lit(value=False)
+    if sightings is not None:
+        first = sightings.select(
+            pl.col("address").alias("other"), "block_number", "transaction_hash", first=True
+        )
+        rows = rows.join(first, on=["other", "block_number", "transaction_hash"], how="left")
+        fresh = pl.col("first").fill_null(value=False)
+    inflow, outflow = pl.col("incoming"), ~pl.col("incoming")
+    return rows.group_by("address", "token").agg(
+        fresh_recipients=pl.col("other").filter(outflow & fresh).n_unique(),
+        n_in=inflow.sum(),
+        n_out=outflow.sum(),
+        first_in_time=pl.col("block_time").filter(inflow).min(),
+        first_in_block=pl.col("block_number").filter(inflow).min(),
+        last_out_time=pl.col("block_time").filter(outflow).max(),
+        first_out_block=pl.col("block_number").filter(outflow).min(),
+        received=pl.col("amount").filter(inflow).sum(),
+        sent=pl.col("amount").filter(outflow).sum(),
+        recipients=pl.col("other").filter(outflow).n_unique(),
+        senders=pl.col("other").filter(inflow).n_unique(),
+        traced_senders=pl.col("other")
+        .filter(inflow & pl.col("other").is_in(sorted(traced)))
+        .n_unique(),
+    )
+
+
+def _active() -> pl.Expr:
+    return (pl.col("n_in") > 0) & (pl.col("n_out") > 0)
+
+
+def _held_within(seconds: int) -> pl.Expr:
+    """First inflow to last outflow within ``seconds`` (one second of slack for rounding)."""
+    held = (pl.col("last_out_time") - pl.col("first_in_time")).dt.total_seconds()
+    return held <= seconds + 1
+
+
+def _forwards(fraction: float) -> pl.Expr:
+    """Sent between ``fraction`` of what was received and all of it (with float slack)."""
+    received, sent = pl.col("received"), pl.col("sent")
+    return (sent <= received * (1 + _SLACK)) & (sent >= received * fraction * (1 - _SLACK))
 
 
 def _within(flows: Sequence[_Flow], start: datetime, seconds: int) -> list[_Flow]:
@@ -247,7 +476,14 @@ def rapid_pass_through(
     params = _SPECS[PASS_THROUGH].resolve(parameters)
     window = int(params["window_hours"]) * 3600
     fraction = float(params["min_forward_fraction"])
-    moves = _Moves(transfers)
+    subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
+    keep = (
+        _active()
+        & (pl.col("first_out_block") >= pl.col("first_in_block"))
+        & _held_within(window)
+        & _forwards(fraction)
+    )
+    moves = _Moves(transfers, subjects_from, keep, labels=labels, exclude=exclude)
     findings = []
     for address, token in _subjects(moves, labels, subjects_from, exclude):
         inflows, outflows = moves.incoming[(address, token)], moves.outgoing[(address, token)]
@@ -299,12 +535,20 @@ def fan_out_splits(
     window = int(params["window_hours"]) * 3600
     fraction = float(params["min_forward_fraction"])
     needed = int(params["min_recipients"])
-    moves = _Moves(transfers)
+    subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
+    keep = (pl.col("n_in") > 0) & (pl.col("fresh_recipients") >= needed)
+    moves = _Moves(transfers, subjects_from, keep, fresh=True, labels=labels, exclude=exclude)
+    in_window = {
+        (address, token): _within(
+            moves.outgoing[(address, token)], moves.incoming[(address, token)][0].time, window
+        )
+        for address, token in _subjects(moves, labels, subjects_from, exclude)
+    }
+    first_seen = moves.first_seen(f.dst for flows in in_window.values() for f in flows)
     findings = []
-    for address, token in _subjects(moves, labels, subjects_from, exclude):
+    for (address, token), outflows in in_window.items():
         inflows = moves.incoming[(address, token)]
-        outflows = _within(moves.outgoing[(address, token)], inflows[0].time, window)
-        fresh = [f for f in outflows if moves.first_seen[f.dst] == (f.block, f.tx)]
+        fresh = [f for f in outflows if first_seen[f.dst] == (f.block, f.tx)]
         recipients = sorted({f.dst for f in fresh})
         if len(recipients) < needed:
             continue
@@ -354,7 +598,18 @@ def fan_in_consolidations(
     fraction = float(params["min_forward_fraction"])
     needed = int(params["min_sources"])
     traced = None if sources_from is None else set(sources_from)
-    moves = _Moves(transfers)
+    # With traced sources, only an address that received from one can be a collector.
+    senders = pl.col("senders" if traced is None else "traced_senders")
+    moves = _Moves(
+        transfers,
+        None if traced is None else _receivers_from(transfers, traced),
+        _active() & (senders >= needed),
+        traced or (),
+        labels=labels,
+        exclude=exclude,
+        # Only inflows before the last send-on within the window of the first count.
+        horizon_seconds=window,
+    )
     findings = []
     for address, token in _subjects(moves, labels, None, exclude):
         inflows = moves.incoming[(address, token)]
@@ -419,7 +674,11 @@ def peel_chains(
     window = int(params["window_hours"]) * 3600
     fraction = float(params["min_forward_fraction"])
     max_peel = float(params["max_peel_fraction"])
-    moves = _Moves(transfers)
+    subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
+    keep = (
+        (pl.col("n_in") > 0) & (pl.col("n_out") >= 2) & _held_within(window) & _forwards(fraction)
+    )
+    moves = _Moves(transfers, subjects_from, keep, labels=labels, exclude=exclude)
     hops: dict[tuple[str, str], _Peel] = {}
     for address, token in _subjects(moves, labels, subjects_from, exclude):
         inflows = moves.incoming[(address, token)]

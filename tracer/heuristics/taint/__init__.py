@@ -65,7 +65,8 @@ __all__ = [
 ]
 
 _MOSER = Reference(
-    "Möser, Böhme, Breuker: Towards Risk Scoring of Bitcoin Transactions (FC 2014)",
+    "Möser, Böhme, Breuker: Towards Risk Scoring of Bitcoin Transactions (FC 2014 Workshops, "
+    "BITCOIN 2014, LNCS 8438)",
     "https://doi.org/10.1007/978-3-662-44774-1_2",
 )
 _ANDERSON = Reference(

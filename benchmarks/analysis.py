@@ -1,0 +1,304 @@
+"""The whole case analysis (``analyse_case``: haircut taint, deposit-address detection,
+off-ramps, demixing, the four pattern detectors) plus the flow graph, on synthetic tables that
+contain every structure the heuristics look for; next to a straightforward networkx-only
+haircut in the same process. Each size runs in its own process (clean peak RSS).
+
+    .venv/bin/python -m benchmarks.analysis [--sizes 1000000,10000000] [--baseline-max 1000000]
+
+The table is the taint benchmark's power-law traffic (``benchmarks.taint.synthetic``: 20
+labelled exchange hot wallets, five assets, five seeds) with, on top, about 2.5% of rows of
+structure, spread over the whole block range and fed by the seeds:
+
+* deposit addresses (``rows // 500``): two deposits each from the traffic (one from a seed
+  for one in eight), swept within minutes to one hot wallet less gas; one in four holds a
+  token instead, swept after a gas top-up from the exchange;
+* a Tornado-style 1 ETH pool (``rows // 2000`` notes): ``mixer_deposit`` events, native
+  deposits (one in five from a seed), withdrawals through a relayer to fresh addresses
+  (``mixer_withdrawal`` events, internal payouts) that pay on at the depositor's gas price;
+  the pool's transactions are in the transactions table;
+* peel chains (``rows // 10000``): six hops from a seed, each peeling a tenth to a fresh
+  address, the last hop paying a deposit address.
+
+Timed: ``analyse_case`` (haircut) as a whole, and its parts alone (taint, deposit addresses,
+the mixer view and demixing, the four pattern detectors) to say where the time goes;
+``build_flow_graph``; the networkx baseline (``benchmarks.taint.networkx_haircut``) up to
+``--baseline-max`` rows (at 10M it costs about 3 min and its own ~2 GiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import polars as pl
+
+from benchmarks.children import (
+    peak_rss_mib,
+    print_sizes,
+    reset_peak,
+    rss_mib,
+)
+from benchmarks.taint import networkx_haircut, synthetic
+from tracer.analysis import analyse_case
+from tracer.graph.build import build_flow_graph
+from tracer.heuristics.exchanges.deposit_address import detect_deposit_addresses
+from tracer.heuristics.mixers.combine import demix
+from tracer.heuristics.mixers.model import build_view, traced_cluster
+from tracer.heuristics.patterns.flows import (
+    fan_in_consolidations,
+    fan_out_splits,
+    peel_chains,
+    rapid_pass_through,
+)
+from tracer.heuristics.taint import Policy, TaintResult, trace_taint
+from tracer.labels.store import LabelStore
+from tracer.protocols.events import EVENT_SCHEMA, TRANSACTION_SCHEMA
+from tracer.transfers.schema import TRANSFER_SCHEMA, transfers_from_rows
+from tracer.types import NATIVE_TOKEN, Address
+
+ETH = 10**18
+GWEI = 10**9
+TOKEN = "0x" + "a2" * 20  # the 6-decimal token of the traffic
+POOL = "0x" + "70" * 20
+RELAYER = "0x" + "71" * 20
+VICTIM = "0x" + "72" * 20
+T0 = 1_700_000_000  # the traffic's first block time; 12 s per block
+
+
+class _Rows:
+    """Structure rows for the three tables, with the traffic's conventions."""
+
+    def __init__(self) -> None:
+        self.transfers: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.txs: list[dict[str, Any]] = []
+        self._n = 0
+
+    def tx(self) -> str:
+        self._n += 1
+        return "0x" + f"f{self._n:063d}"
+
+    def move(  # noqa: PLR0917 (a row builder)
+        self, tx: str, block: int, src: str, dst: str, raw: int, token: str = NATIVE_TOKEN,
+        kind: str = "native", gas_price: int = 20 * GWEI,
+    ) -> None:  # fmt: skip
+        erc20 = kind == "erc20"
+        self.transfers.append(
+            {"chain_id": 1, "block_number": block, "block_time": _time(block),
+             "transaction_hash": tx, "transfer_kind": kind,
+             "log_index": len(self.transfers) % 1000 if erc20 else None,
+             "trace_address": "0" if kind == "internal" else None,
+             "from_address": src, "to_address": dst, "token_address": token,
+             "value_raw": str(raw), "token_decimals": 6 if erc20 else 18,
+             "tx_succeeded": True, "gas_price": None if kind == "internal" else gas_price,
+             "source": "synthetic"}
+        )  # fmt: skip
+
+    def fact(  # noqa: PLR0917 (a row builder)
+        self, tx: str, block: int, sender: str, to: str, value: int, price: int
+    ) -> None:
+        self.txs.append(
+            {"chain_id": 1, "transaction_hash": tx, "block_number": block,
+             "block_time": _time(block), "transaction_index": 0, "from_address": sender,
+             "to_address": to, "value_raw": str(value), "gas_price": price, "status": True,
+             "source": "synthetic"}
+        )  # fmt: skip
+
+    def event(self, tx: str, block: int, kind: str, account: str, **more: str) -> None:
+        self.events.append(
+            {"chain_id": 1, "block_number": block, "block_time": _time(block),
+             "transaction_hash": tx, "transaction_index": 0, "log_index": 0,
+             "contract_address": POOL, "event": kind, "protocol": "tornado",
+             "account": account, "source": "synthetic", **more}
+        )  # fmt: skip
+
+
+def _time(block: int) -> datetime:
+    return datetime.fromtimestamp(T0 + 12 * block, tz=UTC)
+
+
+def _fresh(kind: int, index: int) -> str:
+    """An address outside the traffic's (which are small zero-padded numbers)."""
+    return f"0x{kind}{index:039d}"
+
+
+def structured(
+    rows: int, seeds: list[str], hubs: list[str]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Deposit addresses, a mixer pool and peel chains (see the module docstring)."""
+    out = _Rows()
+    blocks = rows // 100
+    traffic = max(rows // 5, 100)
+
+    def sender(i: int) -> str:
+        return seeds[i % len(seeds)] if i % 8 == 0 else f"0x{(i * 7919) % traffic:040d}"
+
+    for seed in seeds:  # the theft: what the seeds receive is traced in full
+        out.move(out.tx(), 0, VICTIM, seed, 10**6 * ETH)
+        out.move(out.tx(), 0, VICTIM, seed, 10**12, TOKEN, "erc20")
+    deposit_addresses = [_fresh(1, i) for i in range(rows // 500)]
+    for i, address in enumerate(deposit_addresses):
+        block = (i * 7_777) % max(blocks - 10, 1)
+        hub = hubs[i % len(hubs)]
+        if i % 4:
+            first, second = (i + 1) * 10**15, (i + 2) * 10**15
+            out.move(out.tx(), block, sender(i), address, first)
+            out.move(out.tx(), block + 1, sender(i + 1), address, second)
+            out.move(out.tx(), block + 5, address, hub, first + second - 21_000 * 30 * GWEI)
+        else:
+            amount = (i + 1) * 10**6
+            out.move(out.tx(), block, sender(i), address, amount, TOKEN, "erc20")
+            out.move(out.tx(), block + 2, hub, address, 10**15)
+            out.move(out.tx(), block + 4, address, hub, amount, TOKEN, "erc20")
+    for i in range(rows // 2000):
+        block = (i * 3_331) % max(blocks - 400, 1)
+        depositor = seeds[i % len(seeds)] if i % 5 == 0 else f"0x{(i * 104_729) % traffic:040d}"
+        price = 13 * GWEI + i  # each depositor's own habit
+        tx = out.tx()
+        out.move(tx, block, depositor, POOL, ETH, gas_price=price)
+        out.fact(tx, block, depositor, POOL, ETH, price)
+        out.event(tx, block, "mixer_deposit", depositor, commitment_or_nullifier=f"c{i}")
+        recipient, fee, later = _fresh(2, i), 4 * 10**15, block + 50 + i % 300
+        tx = out.tx()
+        out.fact(tx, later, RELAYER, POOL, 0, 6 * GWEI)
+        out.event(
+            tx, later, "mixer_withdrawal", recipient, counterparty=RELAYER,
+            commitment_or_nullifier=f"n{i}", fee_raw=str(fee),
+        )  # fmt: skip
+        out.move(tx, later, POOL, recipient, ETH - fee, kind="internal")
+        out.move(tx, later, POOL, RELAYER, fee, kind="internal")
+        out.move(out.tx(), later + 20, recipient, _fresh(3, i), ETH // 2, gas_price=price)
+    for chain in range(rows // 10_000):
+        block = (chain * 9_973) % max(blocks - 40, 1)
+        held = 100 * ETH
+        hop = _fresh(4, chain * 10)
+        out.move(out.tx(), block, seeds[chain % len(seeds)], hop, held)
+        for step in range(1, 7):
+            peel, onward = held // 10, held - held // 10 - 21_000 * 30 * GWEI
+            nxt = _fresh(4, chain * 10 + step) if step < 6 else deposit_addresses[chain]
+            out.move(out.tx(), block + step, hop, _fresh(5, chain * 10 + step), peel)
+            out.move(out.tx(), block + step, hop, nxt, onward)
+            hop, held = nxt, onward
+    transfers = transfers_from_rows(out.transfers)
+    return transfers, _frame(out.events, EVENT_SCHEMA), _frame(out.txs, TRANSACTION_SCHEMA)
+
+
+def _frame(rows: list[dict[str, Any]], schema: pl.Schema) -> pl.DataFrame:
+    given = pl.DataFrame(rows, infer_schema_length=None)
+    frame = pl.concat([pl.DataFrame(schema=schema), given], how="diagonal_relaxed")
+    return frame.select([pl.col(name).cast(dtype) for name, dtype in schema.items()])
+
+
+def case_tables(
+    rows: int,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[str], LabelStore]:
+    traffic, seeds, labels = synthetic(rows)
+    hubs = sorted({label.address for label in labels.all_labels()})
+    extra, events, txs = structured(rows, seeds, hubs)
+    # In the table's canonical order, as a crawl writes it (the sort's transient copy is not
+    # counted: measure() resets the peak after generating).
+    transfers = pl.concat([traffic.cast(dict(TRANSFER_SCHEMA)), extra]).sort(  # type: ignore[arg-type]
+        "block_number", "transaction_hash", maintain_order=True
+    )
+    return transfers, events, txs, seeds, labels
+
+
+def _timed(out: dict[str, object], name: str, work: Callable[[], Any]) -> Any:
+    started = time.perf_counter()
+    result = work()
+    out[f"{name}_s"] = round(time.perf_counter() - started, 2)
+    return result
+
+
+def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
+    out: dict[str, object] = {"rows": rows}
+    transfers, events, txs, seeds, labels = _timed(out, "generate", lambda: case_tables(rows))
+    out["table_rows"] = transfers.height
+    out["events"] = events.height
+    out["rss_table_mib"] = rss_mib()  # the tables, resident throughout
+    out["peak_reset"] = reset_peak()  # else the peaks below include the generator's
+    result = _timed(
+        out, "analyse_case",
+        lambda: analyse_case(transfers, events, txs, seeds, labels, policy=Policy.HAIRCUT),
+    )  # fmt: skip
+    out["peak_rss_analysis_mib"] = peak_rss_mib()
+    out["traced_transfers"] = result.taint.transfers.height
+    out["offramps"] = len(result.offramps)
+    out["mixer_links"] = len(result.mixer_links)
+    kinds: dict[str, int] = {}
+    for finding in result.findings:
+        kinds[finding.heuristic] = kinds.get(finding.heuristic, 0) + 1
+    out["findings"] = kinds
+    taint = result.taint
+    graph = _timed(out, "graph", lambda: build_flow_graph(transfers, taint, labels))
+    out["graph_nodes"], out["graph_edges"] = graph.number_of_nodes(), graph.number_of_edges()
+    del graph
+    if parts:
+        _parts(out, (transfers, events, txs), seeds, labels, taint)
+    del result
+    out["peak_rss_mib"] = peak_rss_mib()
+    if baseline:
+        stops = {label.address for label in labels.all_labels()}
+        _timed(out, "networkx_haircut", lambda: networkx_haircut(transfers, seeds, stops))
+        out["peak_rss_with_networkx_mib"] = peak_rss_mib()
+    return out
+
+
+def _parts(
+    out: dict[str, object],
+    tables: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
+    seeds: list[str],
+    labels: LabelStore,
+    taint: TaintResult,
+) -> None:
+    """Each stage of analyse_case on its own, to say where the time goes."""
+    transfers, events, txs = tables
+    _timed(out, "part_taint", lambda: trace_taint(transfers, seeds, Policy.HAIRCUT, labels))
+    deposits = _timed(out, "part_deposits", lambda: detect_deposit_addresses(transfers, labels))
+    out["deposit_addresses"] = len(deposits)
+    holders = {address for address, _asset in taint.balances} - set(taint.stops)
+    out["holders"] = len(holders)
+    view = _timed(out, "part_mixer_view", lambda: build_view(events, txs, transfers))
+    cluster = traced_cluster(view, [Address(a) for a in holders])
+    _timed(out, "part_demix", lambda: demix(view, cluster))
+    exclude = {d.address for d in deposits}
+    subjects = {"labels": labels, "subjects_from": holders, "exclude": exclude}
+    _timed(out, "part_peel_chains", lambda: peel_chains(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(out, "part_fan_out", lambda: fan_out_splits(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(out, "part_pass_through", lambda: rapid_pass_through(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(
+        out,
+        "part_fan_in",
+        lambda: fan_in_consolidations(
+            transfers, labels=labels, sources_from=holders, exclude=exclude
+        ),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.analysis", description=__doc__)
+    parser.add_argument("--sizes", default="1000000,10000000")
+    parser.add_argument("--baseline-max", type=int, default=1_000_000)
+    parser.add_argument("--parts", action="store_true", help="also time each stage alone")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
+    args = parser.parse_args(argv)
+    if args.one:
+        figures = measure(args.one, args.one <= args.baseline_max, args.parts)
+        print(json.dumps(figures), flush=True)
+        return 0
+    extra = ["--baseline-max", str(args.baseline_max)] + (["--parts"] if args.parts else [])
+    return print_sizes(
+        "benchmarks.analysis",
+        args.sizes,
+        extra,
+        ("networkx_haircut_over_analyse_case", "networkx_haircut_s", "analyse_case_s"),
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
