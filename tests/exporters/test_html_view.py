@@ -37,7 +37,7 @@ from tests.exporters.html_case import (
 from tracer.amounts import whole_units
 from tracer.cases import Case, load_case
 from tracer.errors import InputError
-from tracer.exporters.html import case_view_data, write_case_view
+from tracer.exporters.html import case_view_data, layout_edges, write_case_view
 from tracer.exporters.html.columns import exact_raw
 from tracer.exporters.html.figures import sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
@@ -153,13 +153,39 @@ def test_clicking_an_offramp_shows_the_reports_confidence_and_evidence(
     loaded: LoadedPage, case: Case
 ) -> None:
     page = loaded.page
-    entry = next(o for o in case.report["offramps"] if o["token_address"].startswith("0xeeee"))
+    # An ETH off-ramp reached through the mixer: its confidence is the identification's times
+    # the route's, and the route crossed mixer links.
+    entry = next(
+        o
+        for o in case.report["offramps"]
+        if o["token_address"].startswith("0xeeee") and o["route"]["mixer_links"]
+    )
     click_centre(page, f'[data-node-id="{entry["address"]}"]')
     entries = panel_entries(page)
     assert entries["Address"] == [entry["address"]]
-    assert entries["Off-ramp confidence"] == [format(entry["confidence"], ".4g")]
-    assert entries["Off-ramp evidence"] == entry["evidence"]
-    assert entries["Off-ramp amount"] == [entry["amount"]]
+    # Every off-ramp entry at the address (the bridge also takes a token), each named by asset.
+    at_address = [o for o in case.report["offramps"] if o["address"] == entry["address"]]
+    assert {o["asset"] for o in at_address} == {"ETH", "tUSD"}
+    for offramp in at_address:
+        asset, route = f"({offramp['asset']})", offramp["route"]
+        links = route["mixer_links"]
+        crossed = f"{len(links)} mixer links on its routes" if links else "no mixer crossed"
+        assert entries[f"Off-ramp confidence {asset}"] == [
+            f"{format(offramp['confidence'], '.4g')} (identification times route)"
+        ]
+        assert entries[f"Route confidence {asset}"] == [
+            f"{format(route['confidence'], '.4g')} ({crossed})"
+        ]
+        assert entries[f"Route mixer links {asset}"] == [
+            f"deposit {link['deposit_tx']} → withdrawal {link['withdrawal_tx']}" for link in links
+        ]
+        assert entries[f"Off-ramp evidence {asset}"] == offramp["evidence"]
+        assert entries[f"Off-ramp amount {asset}"] == [offramp["amount"]]
+    # The links' transactions are the evidence that the funds crossed the mixer.
+    assert len(entry["route"]["mixer_links"]) == 2
+    assert {tx for link in entry["route"]["mixer_links"] for tx in link.values()} <= set(
+        entry["evidence"]
+    )
 
 
 def test_finding_an_address_shows_its_evidence(loaded: LoadedPage, traced: HostileCase) -> None:
@@ -226,25 +252,35 @@ def test_screenshot_is_a_picture(loaded: LoadedPage) -> None:
 
 
 def test_large_graph_is_capped_with_a_note(browser: Browser, case: Case, tmp_path: Path) -> None:
-    data = case_view_data(case, max_drawn_nodes=8)
     seeds_and_offramps = {
         row["id"] for row in case.nodes.iter_rows(named=True) if row["seed"] or row["offramp"]
     }
+    # Room for every seed and off-ramp (ten since the mixer's links are followed) and two of
+    # the other addresses, the nearest to the seeds.
+    cap = len(seeds_and_offramps) + 2
+    assert cap < case.nodes.height
+    data = case_view_data(case, max_drawn_nodes=cap)
     path = tmp_path / "capped.html"
     path.write_text(render_page(data), encoding="utf-8")
     opened = open_view(browser, path)
     try:
         page = opened.page
-        assert page.locator("#graph").get_attribute("data-rendered-nodes") == "8"
+        assert page.locator("#graph").get_attribute("data-rendered-nodes") == str(cap)
         drawn = set(
             page.eval_on_selector_all("[data-node-id]", "p => p.map(x => x.dataset.nodeId)")
         )
         assert seeds_and_offramps <= drawn
+        # The others drawn are the nearest to the seeds: no address left out is nearer.
+        layers = {node_id: position.layer for node_id, position in layout_of(case).items()}
+        left_out = set(case.nodes["id"]) - drawn
+        assert max(layers[node] for node in drawn - seeds_and_offramps) <= min(
+            layers[node] for node in left_out
+        )
         assert (
             page.locator("#cap-note")
             .text_content()
             .startswith(  # type: ignore[union-attr]
-                f"The graph draws 8 of {case.nodes.height} addresses"
+                f"The graph draws {cap} of {case.nodes.height} addresses"
             )
         )
         assert opened.errors == []
@@ -291,12 +327,22 @@ def test_page_policy_forbids_network_and_unlisted_scripts(case: Case) -> None:
         assert nodes["labels"][nodes["id"].index(node_id)] == [HOSTILE]
 
 
-def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> None:
-    nodes = [
-        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
+def layout_nodes(case: Case) -> list[LayoutNode]:
+    return [
+        LayoutNode(
+            row["id"], row["seed"], row["offramp"] is not None, row["first_seen"], row["stop"]
+        )
         for row in case.nodes.iter_rows(named=True)
     ]
-    edges = list(case.edges.select("source", "target").iter_rows())
+
+
+def layout_of(case: Case) -> dict[str, Position]:
+    return layered_layout(layout_nodes(case), layout_edges(case.edges))
+
+
+def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> None:
+    nodes = layout_nodes(case)
+    edges = layout_edges(case.edges)
     positions = layered_layout(nodes, edges)
     assert positions == layered_layout(list(reversed(nodes)), list(reversed(edges)))
     far = max(position.layer for position in positions.values())
@@ -305,10 +351,29 @@ def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> 
             assert positions[node.id].layer == 0
         elif node.offramp:
             assert positions[node.id].layer == far
-    for source, target in edges:
+    for source, target, _carried in edges:
         if positions[target].layer != far:
             assert positions[target].layer <= positions[source].layer + 1
     assert len({(p.x, p.y) for p in positions.values()}) == len(positions)
+    # Off-ramps behind the mixer are reached through it, by the hops of a route from a seed.
+    seed = case.report["seeds"][0]
+    for offramp in case.report["offramps"]:
+        if offramp["route"]["mixer_links"]:
+            path = offramp["paths"][0]["hops"]
+            assert path[0]["from"] == seed
+            hops = positions[offramp["address"]].hops
+            assert hops is not None and hops <= len(path)  # the nearest route may be shorter
+    # The seeds' column holds the seeds and the wallets that paid them, no service: a swap
+    # pool paying out behind the mixer sits one layer before the wallets it paid.
+    column = [node for node in nodes if positions[node.id].layer == 0]
+    assert all(node.seed or not node.stop for node in column)
+    pools = {s for s, _t, carried in edges if carried and positions[s].hops is None} - {
+        s for s, t, _c in edges if t == seed
+    }
+    assert pools  # the DEX pool of the swaps behind the mixer
+    for pool in pools:
+        paid = [positions[t].layer for s, t, _c in edges if s == pool]
+        assert positions[pool].layer == min(paid) - 1 > 0
 
 
 # A hand-made case, every output pinned: the victim V pays the seed S; S pays the hop wallet A
@@ -370,12 +435,7 @@ def small_case(tmp_path: Path) -> Case:
 
 
 def test_layout_of_a_small_case_is_pinned(tmp_path: Path) -> None:
-    case = small_case(tmp_path)
-    nodes = [
-        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
-        for row in case.nodes.iter_rows(named=True)
-    ]
-    positions = layered_layout(nodes, list(case.edges.select("source", "target").iter_rows()))
+    positions = layout_of(small_case(tmp_path))
     assert positions == {
         V: Position(layer=0, x=0.0, y=0.5, hops=None),  # no seed reaches it: its own walk
         S: Position(layer=0, x=0.0, y=-0.5, hops=0),
@@ -610,3 +670,28 @@ def test_an_edge_to_an_address_not_among_the_nodes_is_an_input_error(tmp_path: P
     )
     with pytest.raises(InputError, match="not among the case's nodes"):
         case_view_data(Case(tmp_path, case.report, case.nodes, edges))
+
+
+def test_layout_passes_a_service_only_where_value_was_carried_on() -> None:
+    # S pays the mixer M and the exchange E; M's payout to W carried traced value on (a
+    # followed link), E's payment to Z did not; P, a pool no seed reaches, pays W.
+    s, m, e, w, z, p = (f"0x{digit * 40}" for digit in "123456")
+    seen = datetime(2024, 5, 1, tzinfo=UTC)
+    nodes = [
+        LayoutNode(s, True, False, seen),
+        LayoutNode(m, False, False, seen, stop=True),
+        LayoutNode(e, False, False, seen, stop=True),
+        LayoutNode(w, False, False, seen),
+        LayoutNode(z, False, False, seen),
+        LayoutNode(p, False, False, seen, stop=True),
+    ]
+    edges = [(s, m, False), (s, e, False), (m, w, True), (e, z, False), (p, w, True)]
+    positions = layered_layout(nodes, edges)
+    assert {node: (at.layer, at.hops) for node, at in positions.items()} == {
+        s: (0, 0),
+        m: (1, 1),
+        e: (1, 1),
+        w: (2, 2),  # through the mixer
+        p: (1, None),  # one layer before the wallet it paid
+        z: (0, None),  # the exchange ends the trace: a walk of its own
+    }
