@@ -468,6 +468,7 @@ def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
         "value": [6.0, 5.0, 10.0, 6.0, 4.0],  # display floats: the exact sums are below
         "amount": ["6 ETH", "5.000000000000000001 ETH", "10 ETH", "6 ETH", "4 ETH"],
         "raw": [str(n) for n in (6 * 10**18, 5 * 10**18 + 1, 10**19, 6 * 10**18, 4 * 10**18)],
+        "back": {"flows": 0, "raw": "0", "amount": "0 ETH"},  # every flow runs forward
     }  # fmt: skip
     assert tok == {
         "asset": TOK,
@@ -484,11 +485,95 @@ def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
         "value": [0.0004, 0.0004],
         "amount": ["0.0004 TOK", "0.0004 TOK"],
         "raw": ["400", "400"],
+        "back": {"flows": 0, "raw": "0", "amount": "0 TOK"},
     }
     # What Plotly gets is escaped; the exact amount rides along as the link's hover text.
     figure = sankey_figure(tok)["data"][0]
     assert figure["node"]["label"][2] == "DEX / swap: Swap &lt;b&gt;Pool&lt;/b&gt; (0x333333…3333)"
     assert figure["link"]["customdata"] == ["0.0004 TOK", "0.0004 TOK"]
+
+
+def with_eth_transfers(case: Case, transfers: list[tuple[int, str, str, int]]) -> Case:
+    """``case`` plus native transfers (order, source, target, raw), all traced."""
+    template = case.edges.row(0, named=True)
+    extra = pl.DataFrame(
+        [
+            template | {"id": f"extra-{order}", "source": source, "target": target,
+                        "transaction_hash": f"0x{order:064x}", "block_number": order,
+                        "amount_raw": str(raw), "traced_raw": str(raw), "converted_raw": "0",
+                        "order": order}
+            for order, source, target, raw in transfers
+        ],
+        schema=EDGE_SCHEMA,
+    )  # fmt: skip
+    return Case(case.directory, case.report, case.nodes, pl.concat([case.edges, extra]))
+
+
+def test_sankey_breaks_a_loop_between_groups_at_one_hop_distance(tmp_path: Path) -> None:
+    # A (hop 1) pays the DEX D (hop 1) 9 wei and D pays A 5 wei back: a loop at one distance.
+    # The larger link is drawn, the other named; D's token payout to A (a swap's output at
+    # the same distance) is still drawn.
+    case = with_eth_transfers(small_case(tmp_path), [(8, A, D, 9), (9, D, A, 5)])
+    hops = {V: None, S: 0, D: 1, A: 1, B: 2, X: 2}
+    eth, tok = sankey_flows(case.nodes, case.edges, Assets.of_case(case), hops)
+    keys = eth["keys"]
+    links = {
+        (keys[source], keys[target]): raw
+        for source, target, raw in zip(eth["source"], eth["target"], eth["raw"], strict=True)
+    }
+    assert links[("hop:1", f"node:{D}")] == "9"
+    assert (f"node:{D}", "hop:1") not in links
+    assert eth["back"] == {"flows": 1, "raw": "5", "amount": "0.000000000000000005 ETH"}
+    assert (tok["keys"][tok["source"][1]], tok["keys"][tok["target"][1]]) == (f"node:{D}", "hop:1")
+    assert tok["back"]["flows"] == 0
+
+
+def test_sankey_draws_no_flow_back_to_earlier_hops_and_names_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # The small case plus value running back: B (2 hops) pays A (1 hop) twice, A pays the
+    # seed S, and the exchange deposit X (2 hops) pays the seed too. A loop in a Sankey is
+    # what crashes Plotly's layout, so none of these is drawn; the note sums them exactly.
+    back = [(8, B, A, 10**18 + 1), (9, B, A, 2), (10, A, S, 3 * 10**18), (11, X, S, 7)]
+    case = with_eth_transfers(small_case(tmp_path), back)
+    data = case_view_data(case)
+    hops = dict(zip(data["nodes"]["id"], data["nodes"]["hops"], strict=True))
+    assert hops == {V: None, S: 0, D: 1, A: 1, B: 2, X: 2}  # the flows back add no hop
+    eth = sankey_flows(case.nodes, case.edges, Assets.of_case(case), hops)[0]
+    omitted = 10**18 + 1 + 2 + 3 * 10**18 + 7
+    # Three links between groups: hop 2 → hop 1, hop 1 → the seed, the off-ramp → the seed.
+    assert eth["back"] == {"flows": 3, "raw": str(omitted), "amount": "4.00000000000000001 ETH"}
+    assert data["sankeys"][0]["note"] == (
+        "3 flows back to earlier hops (4.00000000000000001 ETH) are not drawn"
+    )
+    assert data["sankeys"][1]["note"] is None  # the token's flows all run forward
+    # What is drawn is the small case's diagram, unchanged.
+    assert eth["source"] == [0, 1, 3, 4, 4] and eth["target"] == [1, 2, 4, 0, 5]
+    distance = {"hop:in": -1, "hop:1": 1, "hop:2": 2, f"seed:{S}": 0, f"node:{D}": 1,
+                f"node:{X}": 2}  # fmt: skip
+    opened = open_view(browser, write_case_view(case, tmp_path / "back.html"))
+    try:
+        page = opened.page
+        note = page.locator("#sankey-note")
+        assert note.is_visible()
+        assert note.text_content() == data["sankeys"][0]["note"]
+        # The diagram Plotly drew: no link from a farther band to a nearer one.
+        drawn = page.evaluate(
+            "() => { const d = document.getElementById('sankey').data[0];"
+            " return [d.link.source, d.link.target]; }"
+        )
+        keys = eth["keys"]
+        assert drawn == [eth["source"], eth["target"]]
+        assert all(
+            distance[keys[target]] >= distance[keys[source]]
+            for source, target in zip(*drawn, strict=True)
+        )
+        page.select_option("#asset", index=1)
+        page.locator("#sankey .gtitle", has_text="(0x").wait_for()
+        assert note.is_hidden()
+        assert opened.errors == []
+    finally:
+        opened.page.close()
 
 
 def show_node(page: Page, address: str) -> dict[str, list[str]]:

@@ -26,7 +26,7 @@ from tracer.exporters.html.figures import graph_figure, sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
 from tracer.exporters.html.model import OFFRAMP_COLUMNS, Assets, legend_rows, offramp_rows
 from tracer.exporters.html.page import render_page
-from tracer.exporters.html.sankey import sankey_flows
+from tracer.exporters.html.sankey import back_flow_note, sankey_flows
 
 __all__ = ["MAX_DRAWN_NODES", "case_view_data", "layout_edges", "write_case_view"]
 
@@ -69,7 +69,10 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
         "assets": asset_columns(assets, keys),
         "nodes": nodes,
         "edges": edges,
-        "sankeys": [{"title": flow["title"], "figure": sankey_figure(flow)} for flow in flows],
+        "sankeys": [
+            {"title": flow["title"], "figure": sankey_figure(flow), "note": back_flow_note(flow)}
+            for flow in flows
+        ],
         "offramps": {"columns": list(OFFRAMP_COLUMNS), "rows": offramp_rows(case, assets)},
         "legend": legend_rows(case.nodes["role"].to_list()),
     }
