@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 import polars as pl
@@ -289,16 +290,27 @@ def test_large_graph_is_capped_with_a_note(browser: Browser, case: Case, tmp_pat
 
 
 def test_sankey_sums_are_exact_and_match_the_reported_offramps(case: Case) -> None:
-    layers = {row["id"]: 1 for row in case.nodes.iter_rows(named=True)}
-    flows = {flow["asset"]: flow for flow in sankey_flows(
-        case.nodes, case.edges, Assets.of_case(case), layers
-    )}  # fmt: skip
+    # Every wallet in one band, then the view's own hop distances: a peel chain's last
+    # deposit into an off-ramp it first reached at fewer hops still runs into the off-ramp.
+    ones = {row["id"]: 1 for row in case.nodes.iter_rows(named=True)}
+    data = case_view_data(case)
+    real = dict(zip(data["nodes"]["id"], data["nodes"]["hops"], strict=True))
     assert case.report["offramps"]
-    for offramp in case.report["offramps"]:
-        flow = flows[offramp["token_address"]]
-        target = flow["keys"].index(f"node:{offramp['address']}")
-        into = [int(raw) for t, raw in zip(flow["target"], flow["raw"], strict=True) if t == target]
-        assert sum(into) == int(offramp["amount_raw"]), offramp["address"]
+    for hops in (ones, real):
+        flows = {flow["asset"]: flow for flow in sankey_flows(
+            case.nodes, case.edges, Assets.of_case(case), hops
+        )}  # fmt: skip
+        for offramp in case.report["offramps"]:
+            flow = flows[offramp["token_address"]]
+            target = flow["keys"].index(f"node:{offramp['address']}")
+            into = [int(raw) for t, raw in zip(flow["target"], flow["raw"], strict=True)
+                    if t == target]  # fmt: skip
+            assert sum(into) == int(offramp["amount_raw"]), offramp["address"]
+        for flow in flows.values():  # no loop: a topological order exists
+            graph: dict[int, set[int]] = defaultdict(set)
+            for source, target in zip(flow["source"], flow["target"], strict=True):
+                graph[target].add(source)
+            tuple(TopologicalSorter(graph).static_order())
 
 
 def test_embedded_json_cannot_end_the_script_element() -> None:
@@ -778,5 +790,5 @@ def test_layout_passes_a_service_only_where_value_was_carried_on() -> None:
         e: (1, 1),
         w: (2, 2),  # through the mixer
         p: (1, None),  # one layer before the wallet it paid
-        z: (0, None),  # the exchange ends the trace: a walk of its own
+        z: (2, None),  # the exchange ends the trace (no hops), drawn after it
     }

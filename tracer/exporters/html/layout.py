@@ -6,11 +6,12 @@ service (a stop node that is not a seed) only over an edge that carried traced v
 (``converted_raw`` non-zero: a followed mixer link's payout, a swap's output). A node no seed
 reaches sent value into the trace: it sits one layer before the nearest node it pays (at
 least layer 0), so a swap pool's payout is drawn beside the mixer or router, not among the
-seeds; nodes connected to nothing laid out start their own walk, earliest first.
+seeds; then a node paid only by nodes laid out so far sits one layer after the nearest of
+them; nodes connected to nothing laid out start their own walk, earliest first.
 Off-ramps all sit in one column past the deepest layer, so every path reads left to right and
 ends where the money can be frozen. Within a layer nodes are ordered by the mean position of
 their predecessors (fewer crossings), then by when they were first seen, then by id, so the
-same case always gives the same picture. Linear in nodes plus edges.
+same case always gives the same picture. O((nodes + edges) log nodes).
 """
 
 from __future__ import annotations
@@ -47,14 +48,16 @@ def layered_layout(
     ignored."""
     known = {node.id: node for node in nodes}
     successors: dict[str, list[str]] = defaultdict(list)  # the edges a walk may follow
+    receivers: dict[str, list[str]] = defaultdict(list)  # every edge, forward
     predecessors: dict[str, list[str]] = defaultdict(list)
     for source, target, carried in edges:
         if source in known and target in known and source != target:
+            receivers[source].append(target)
             predecessors[target].append(source)
             node = known[source]
             if carried or node.seed or not node.stop:
                 successors[source].append(target)
-    layers, hops = _hop_layers(nodes, successors, predecessors)
+    layers, hops = _hop_layers(nodes, successors, receivers, predecessors)
     far = max((layer for node_id, layer in layers.items() if not known[node_id].offramp), default=0)
     for node in nodes:
         if node.offramp and not node.seed:
@@ -65,13 +68,16 @@ def layered_layout(
 def _hop_layers(
     nodes: Sequence[LayoutNode],
     successors: Mapping[str, list[str]],
+    receivers: Mapping[str, list[str]],
     predecessors: Mapping[str, list[str]],
 ) -> tuple[dict[str, int], dict[str, int]]:
     """(layer of every node, hop distance of the nodes a seed reaches)."""
     ordered = sorted(nodes, key=_time_key)
     layers = _walk([node.id for node in ordered if node.seed], successors, {})
     hops = dict(layers)
-    _senders(ordered, predecessors, layers)
+    rank = {node.id: index for index, node in enumerate(ordered)}  # time order, then id
+    _extend(rank, predecessors, layers, -1)  # the senders into the trace
+    _extend(rank, receivers, layers, 1)  # then whom only they (or a service) paid
     for node in ordered:  # connected to nothing laid out: a walk of its own, earliest first
         if node.id not in layers:
             _walk([node.id], successors, layers)
@@ -95,22 +101,20 @@ def _walk(
     return layers
 
 
-def _senders(
-    ordered: Sequence[LayoutNode], predecessors: Mapping[str, list[str]], layers: dict[str, int]
+def _extend(
+    rank: Mapping[str, int], links: Mapping[str, list[str]], layers: dict[str, int], step: int
 ) -> None:
-    """Lay out, backwards, the nodes that pay a laid-out node: one layer before the nearest.
-
-    Nodes are taken nearest first (then by time, then id), so a sender is placed by the
-    nearest node it pays; its place depends on layers only, never on the edges' order."""
-    rank = {node.id: index for index, node in enumerate(ordered)}  # time order, then id
+    """Lay out the nodes ``links`` reach from laid-out ones, ``step`` layers from the nearest
+    (at least layer 0). Nodes are taken nearest first, then by time and id, so a place
+    depends on the layers only, never on the edges' order."""
     heap = [(layer, rank[node_id], node_id) for node_id, layer in layers.items()]
     heapq.heapify(heap)
     while heap:
         layer, _, current = heapq.heappop(heap)
-        for sender in predecessors.get(current, ()):
-            if sender not in layers:
-                layers[sender] = max(0, layer - 1)
-                heapq.heappush(heap, (layers[sender], rank[sender], sender))
+        for other in links.get(current, ()):
+            if other not in layers:
+                layers[other] = max(0, layer + step)
+                heapq.heappush(heap, (layers[other], rank[other], other))
 
 
 def _place(

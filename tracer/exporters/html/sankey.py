@@ -9,11 +9,10 @@ the exact amount. Value moving between wallets of the same group stays inside th
 The diagram is kept free of loops: Plotly lays out a Sankey with cycles with
 d3-sankey-circular, which hangs or crashes the renderer on dense ones (plotly.js#3813). Every
 group has a distance (its hop distance; the seeds 0; wallets no seed reaches, which sent value
-in, -1) and a link is drawn when it runs to a farther group, or to a group at the same
-distance (a wallet paying a deposit address or a swap, a swap paying out) unless, with the
-larger links at that distance kept first, it would close a loop. Cycles can only form among
-links at one distance, so the diagram has none. Value flowing back is summed exactly per
-asset and named in a note under the diagram instead.
+in, -1). Links to a farther group are drawn (they cannot form a loop); then each other link,
+the larger first, is drawn unless it would close a loop (a peel chain's last deposit into an
+off-ramp first reached at fewer hops does not; value paid back to a wallet that fed its payer
+does). Value left out is summed exactly per asset and named in a note under the diagram.
 """
 
 from __future__ import annotations
@@ -42,8 +41,8 @@ def sankey_flows(
     """Per fungible asset: ``keys`` (``node:ADDRESS``, ``seed:ADDRESS``, ``hop:N``, ``hop:in``),
     ``labels``, ``colours``, and links as ``source``, ``target``,
     ``value`` (display float), ``amount`` (exact text) and ``raw`` (exact decimal string);
-    ``back``: the links between groups not drawn, as they run back to a nearer group or would
-    close a loop (``flows``: how many, their exact ``raw`` sum and its ``amount`` text)."""
+    ``back``: the links between groups not drawn as they would close a loop, running back to
+    a group before them (``flows``: how many, their exact ``raw`` sum and ``amount`` text)."""
     groups: dict[str, tuple[str, str, str]] = {}
     distance: dict[str, int] = {}  # group key → its distance (the same for all its nodes)
     for row in nodes.iter_rows(named=True):
@@ -123,19 +122,24 @@ def back_flow_note(flow: Mapping[str, Any]) -> str | None:
 def _without_loops(
     links: Mapping[tuple[str, str], int], distance: Mapping[str, int]
 ) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], int]]:
-    """(links drawn, links left out): see the module. Larger links are kept first, then by
-    key, so the same case always gives the same diagram."""
+    """(links drawn, links left out): see the module. The other links are taken larger first,
+    then by key, so the same case always gives the same diagram."""
     drawn: dict[tuple[str, str], int] = {}
     omitted: dict[tuple[str, str], int] = {}
-    sideways: dict[str, list[str]] = defaultdict(list)  # links kept at one distance
-    for (source, target), raw in sorted(links.items(), key=lambda item: (-item[1], item[0])):
+    kept: dict[str, list[str]] = defaultdict(list)
+    rest = []
+    for (source, target), raw in links.items():
         if distance[target] > distance[source]:
             drawn[(source, target)] = raw
-        elif distance[target] == distance[source] and not _reaches(sideways, target, source):
-            sideways[source].append(target)
-            drawn[(source, target)] = raw
+            kept[source].append(target)
         else:
+            rest.append(((source, target), raw))
+    for (source, target), raw in sorted(rest, key=lambda item: (-item[1], item[0])):
+        if _reaches(kept, target, source):
             omitted[(source, target)] = raw
+        else:
+            drawn[(source, target)] = raw
+            kept[source].append(target)
     return drawn, omitted
 
 
