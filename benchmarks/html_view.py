@@ -1,10 +1,13 @@
 """HTML case view: time to write the file, its size, and its load time in headless Chromium.
 
     .venv/bin/python -m benchmarks.html_view [--nodes 1000 3000 5000 10000] [--repeat 3]
+        [--export-edges 100000]
 
-Cases: the small testbed scenario traced for real (anvil + ``tracer trace``), and synthetic
+Cases: the small testbed scenario traced for real (anvil + ``tracer trace``), synthetic
 flow graphs of the given sizes (peel chains and fan-outs from two seeds through mixers into
-exchange deposit addresses, about 2.5 edges per node). Load time is from navigation to the
+exchange deposit addresses, about 2.5 edges per node), and the export benchmark's random
+power-law graph (``benchmarks.export``, ``--export-edges``; 0 leaves it out), whose Sankey
+has many flows back to earlier hops. Load time is from navigation to the
 page saying it has drawn the graph and the Sankey (Debian's /usr/bin/chromium, driven by
 playwright; skipped when Chromium is missing). Figures are the minimum and median of
 ``--repeat`` runs; record them in benchmarks/README.md. The measured load times set
@@ -30,6 +33,7 @@ from typing import Any
 import polars as pl
 from playwright.sync_api import Browser
 
+from benchmarks.export import synthetic_case as export_case
 from benchmarks.labels import timed
 from tests.exporters.html_case import CHROMIUM, chromium
 from tracer.atomic import atomic_write_text
@@ -160,6 +164,11 @@ def load_seconds(browser: Browser, path: Path) -> float:
         drawn = page.locator("#graph").get_attribute("data-rendered-nodes")
         if drawn is None or int(drawn) == 0:
             raise RuntimeError(f"{path}: the page drew no node")
+        if (
+            page.locator("#sankey .sankey-node").count() == 0
+            and page.locator("#sankey-empty").is_hidden()
+        ):
+            raise RuntimeError(f"{path}: the page drew no Sankey")
         return elapsed
     finally:
         page.close()
@@ -186,22 +195,25 @@ def measure(
     if browser is not None:
         runs = [load_seconds(browser, path) for _ in range(repeat)]
         line += f" | load {min(runs):.2f}/{statistics.median(runs):.2f} s"
-    print(line, flush=True)
+    notes = [entry["note"] for entry in case_view_data(case)["sankeys"] if entry["note"]]
+    print(line + "".join(f"\n{'':>18}Sankey: {note}" for note in notes), flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.html_view", description=__doc__)
-    parser.add_argument("--nodes", type=int, nargs="+", default=[1000, 3000, 5000, 10000])
+    parser.add_argument("--nodes", type=int, nargs="*", default=[1000, 3000, 5000, 10000])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument(
         "--uncapped", type=int, nargs="*", default=[10000], help="also draw these sizes whole"
     )
+    parser.add_argument("--export-edges", type=int, default=100_000)
+    parser.add_argument("--no-testbed", action="store_true", help="skip the traced testbed")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="tracer-html-bench-") as scratch:
         workdir = Path(scratch)
-        cases: list[tuple[str, Case, int | None]] = [
-            ("testbed-small", traced_testbed_case(workdir), None)
-        ]
+        cases: list[tuple[str, Case, int | None]] = []
+        if not args.no_testbed:
+            cases.append(("testbed-small", traced_testbed_case(workdir), None))
         cases += [
             (f"synthetic-{n}", synthetic_case(n, seed=n, directory=workdir), None)
             for n in args.nodes
@@ -211,6 +223,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             for n in args.uncapped
             if n > MAX_DRAWN_NODES
         ]
+        if args.export_edges:
+            export_dir = workdir / "export-case"
+            export_dir.mkdir()
+            export_case(export_dir, args.export_edges)
+            cases.append((f"export-{args.export_edges}", load_case(export_dir), None))
         print("figures: min/median of", args.repeat, "runs", flush=True)
         if not CHROMIUM.exists():
             print("no /usr/bin/chromium (make .stamps/chromium): load times skipped")

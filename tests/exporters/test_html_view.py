@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from graphlib import TopologicalSorter
 from pathlib import Path
 
 import polars as pl
@@ -37,7 +38,7 @@ from tests.exporters.html_case import (
 from tracer.amounts import whole_units
 from tracer.cases import Case, load_case
 from tracer.errors import InputError
-from tracer.exporters.html import case_view_data, write_case_view
+from tracer.exporters.html import case_view_data, layout_edges, write_case_view
 from tracer.exporters.html.columns import exact_raw
 from tracer.exporters.html.figures import sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
@@ -153,13 +154,39 @@ def test_clicking_an_offramp_shows_the_reports_confidence_and_evidence(
     loaded: LoadedPage, case: Case
 ) -> None:
     page = loaded.page
-    entry = next(o for o in case.report["offramps"] if o["token_address"].startswith("0xeeee"))
+    # An ETH off-ramp reached through the mixer: its confidence is the identification's times
+    # the route's, and the route crossed mixer links.
+    entry = next(
+        o
+        for o in case.report["offramps"]
+        if o["token_address"].startswith("0xeeee") and o["route"]["mixer_links"]
+    )
     click_centre(page, f'[data-node-id="{entry["address"]}"]')
     entries = panel_entries(page)
     assert entries["Address"] == [entry["address"]]
-    assert entries["Off-ramp confidence"] == [format(entry["confidence"], ".4g")]
-    assert entries["Off-ramp evidence"] == entry["evidence"]
-    assert entries["Off-ramp amount"] == [entry["amount"]]
+    # Every off-ramp entry at the address (the bridge also takes a token), each named by asset.
+    at_address = [o for o in case.report["offramps"] if o["address"] == entry["address"]]
+    assert {o["asset"] for o in at_address} == {"ETH", "tUSD"}
+    for offramp in at_address:
+        asset, route = f"({offramp['asset']})", offramp["route"]
+        links = route["mixer_links"]
+        crossed = f"{len(links)} mixer links on its routes" if links else "no mixer crossed"
+        assert entries[f"Off-ramp confidence {asset}"] == [
+            f"{format(offramp['confidence'], '.4g')} (identification times route)"
+        ]
+        assert entries[f"Route confidence {asset}"] == [
+            f"{format(route['confidence'], '.4g')} ({crossed})"
+        ]
+        assert entries[f"Route mixer links {asset}"] == [
+            f"deposit {link['deposit_tx']} → withdrawal {link['withdrawal_tx']}" for link in links
+        ]
+        assert entries[f"Off-ramp evidence {asset}"] == offramp["evidence"]
+        assert entries[f"Off-ramp amount {asset}"] == [offramp["amount"]]
+    # The links' transactions are the evidence that the funds crossed the mixer.
+    assert len(entry["route"]["mixer_links"]) == 2
+    assert {tx for link in entry["route"]["mixer_links"] for tx in link.values()} <= set(
+        entry["evidence"]
+    )
 
 
 def test_finding_an_address_shows_its_evidence(loaded: LoadedPage, traced: HostileCase) -> None:
@@ -226,25 +253,35 @@ def test_screenshot_is_a_picture(loaded: LoadedPage) -> None:
 
 
 def test_large_graph_is_capped_with_a_note(browser: Browser, case: Case, tmp_path: Path) -> None:
-    data = case_view_data(case, max_drawn_nodes=8)
     seeds_and_offramps = {
         row["id"] for row in case.nodes.iter_rows(named=True) if row["seed"] or row["offramp"]
     }
+    # Room for every seed and off-ramp (ten since the mixer's links are followed) and two of
+    # the other addresses, the nearest to the seeds.
+    cap = len(seeds_and_offramps) + 2
+    assert cap < case.nodes.height
+    data = case_view_data(case, max_drawn_nodes=cap)
     path = tmp_path / "capped.html"
     path.write_text(render_page(data), encoding="utf-8")
     opened = open_view(browser, path)
     try:
         page = opened.page
-        assert page.locator("#graph").get_attribute("data-rendered-nodes") == "8"
+        assert page.locator("#graph").get_attribute("data-rendered-nodes") == str(cap)
         drawn = set(
             page.eval_on_selector_all("[data-node-id]", "p => p.map(x => x.dataset.nodeId)")
         )
         assert seeds_and_offramps <= drawn
+        # The others drawn are the nearest to the seeds: no address left out is nearer.
+        layers = {node_id: position.layer for node_id, position in layout_of(case).items()}
+        left_out = set(case.nodes["id"]) - drawn
+        assert max(layers[node] for node in drawn - seeds_and_offramps) <= min(
+            layers[node] for node in left_out
+        )
         assert (
             page.locator("#cap-note")
             .text_content()
             .startswith(  # type: ignore[union-attr]
-                f"The graph draws 8 of {case.nodes.height} addresses"
+                f"The graph draws {cap} of {case.nodes.height} addresses"
             )
         )
         assert opened.errors == []
@@ -253,16 +290,27 @@ def test_large_graph_is_capped_with_a_note(browser: Browser, case: Case, tmp_pat
 
 
 def test_sankey_sums_are_exact_and_match_the_reported_offramps(case: Case) -> None:
-    layers = {row["id"]: 1 for row in case.nodes.iter_rows(named=True)}
-    flows = {flow["asset"]: flow for flow in sankey_flows(
-        case.nodes, case.edges, Assets.of_case(case), layers
-    )}  # fmt: skip
+    # Every wallet in one band, then the view's own hop distances: a peel chain's last
+    # deposit into an off-ramp it first reached at fewer hops still runs into the off-ramp.
+    ones = {row["id"]: 1 for row in case.nodes.iter_rows(named=True)}
+    data = case_view_data(case)
+    real = dict(zip(data["nodes"]["id"], data["nodes"]["hops"], strict=True))
     assert case.report["offramps"]
-    for offramp in case.report["offramps"]:
-        flow = flows[offramp["token_address"]]
-        target = flow["keys"].index(f"node:{offramp['address']}")
-        into = [int(raw) for t, raw in zip(flow["target"], flow["raw"], strict=True) if t == target]
-        assert sum(into) == int(offramp["amount_raw"]), offramp["address"]
+    for hops in (ones, real):
+        flows = {flow["asset"]: flow for flow in sankey_flows(
+            case.nodes, case.edges, Assets.of_case(case), hops
+        )}  # fmt: skip
+        for offramp in case.report["offramps"]:
+            flow = flows[offramp["token_address"]]
+            target = flow["keys"].index(f"node:{offramp['address']}")
+            into = [int(raw) for t, raw in zip(flow["target"], flow["raw"], strict=True)
+                    if t == target]  # fmt: skip
+            assert sum(into) == int(offramp["amount_raw"]), offramp["address"]
+        for flow in flows.values():  # no loop: a topological order exists
+            graph: dict[int, set[int]] = defaultdict(set)
+            for source, target in zip(flow["source"], flow["target"], strict=True):
+                graph[target].add(source)
+            tuple(TopologicalSorter(graph).static_order())
 
 
 def test_embedded_json_cannot_end_the_script_element() -> None:
@@ -291,12 +339,22 @@ def test_page_policy_forbids_network_and_unlisted_scripts(case: Case) -> None:
         assert nodes["labels"][nodes["id"].index(node_id)] == [HOSTILE]
 
 
-def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> None:
-    nodes = [
-        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
+def layout_nodes(case: Case) -> list[LayoutNode]:
+    return [
+        LayoutNode(
+            row["id"], row["seed"], row["offramp"] is not None, row["first_seen"], row["stop"]
+        )
         for row in case.nodes.iter_rows(named=True)
     ]
-    edges = list(case.edges.select("source", "target").iter_rows())
+
+
+def layout_of(case: Case) -> dict[str, Position]:
+    return layered_layout(layout_nodes(case), layout_edges(case.edges))
+
+
+def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> None:
+    nodes = layout_nodes(case)
+    edges = layout_edges(case.edges)
     positions = layered_layout(nodes, edges)
     assert positions == layered_layout(list(reversed(nodes)), list(reversed(edges)))
     far = max(position.layer for position in positions.values())
@@ -305,10 +363,29 @@ def test_layout_runs_from_seeds_to_offramps_and_is_deterministic(case: Case) -> 
             assert positions[node.id].layer == 0
         elif node.offramp:
             assert positions[node.id].layer == far
-    for source, target in edges:
+    for source, target, _carried in edges:
         if positions[target].layer != far:
             assert positions[target].layer <= positions[source].layer + 1
     assert len({(p.x, p.y) for p in positions.values()}) == len(positions)
+    # Off-ramps behind the mixer are reached through it, by the hops of a route from a seed.
+    seed = case.report["seeds"][0]
+    for offramp in case.report["offramps"]:
+        if offramp["route"]["mixer_links"]:
+            path = offramp["paths"][0]["hops"]
+            assert path[0]["from"] == seed
+            hops = positions[offramp["address"]].hops
+            assert hops is not None and hops <= len(path)  # the nearest route may be shorter
+    # The seeds' column holds the seeds and the wallets that paid them, no service: a swap
+    # pool paying out behind the mixer sits one layer before the wallets it paid.
+    column = [node for node in nodes if positions[node.id].layer == 0]
+    assert all(node.seed or not node.stop for node in column)
+    pools = {s for s, _t, carried in edges if carried and positions[s].hops is None} - {
+        s for s, t, _c in edges if t == seed
+    }
+    assert pools  # the DEX pool of the swaps behind the mixer
+    for pool in pools:
+        paid = [positions[t].layer for s, t, _c in edges if s == pool]
+        assert positions[pool].layer == min(paid) - 1 > 0
 
 
 # A hand-made case, every output pinned: the victim V pays the seed S; S pays the hop wallet A
@@ -370,12 +447,7 @@ def small_case(tmp_path: Path) -> Case:
 
 
 def test_layout_of_a_small_case_is_pinned(tmp_path: Path) -> None:
-    case = small_case(tmp_path)
-    nodes = [
-        LayoutNode(row["id"], row["seed"], row["offramp"] is not None, row["first_seen"])
-        for row in case.nodes.iter_rows(named=True)
-    ]
-    positions = layered_layout(nodes, list(case.edges.select("source", "target").iter_rows()))
+    positions = layout_of(small_case(tmp_path))
     assert positions == {
         V: Position(layer=0, x=0.0, y=0.5, hops=None),  # no seed reaches it: its own walk
         S: Position(layer=0, x=0.0, y=-0.5, hops=0),
@@ -408,6 +480,7 @@ def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
         "value": [6.0, 5.0, 10.0, 6.0, 4.0],  # display floats: the exact sums are below
         "amount": ["6 ETH", "5.000000000000000001 ETH", "10 ETH", "6 ETH", "4 ETH"],
         "raw": [str(n) for n in (6 * 10**18, 5 * 10**18 + 1, 10**19, 6 * 10**18, 4 * 10**18)],
+        "back": {"flows": 0, "raw": "0", "amount": "0 ETH"},  # every flow runs forward
     }  # fmt: skip
     assert tok == {
         "asset": TOK,
@@ -424,11 +497,95 @@ def test_sankey_of_a_small_case_is_pinned_per_asset(tmp_path: Path) -> None:
         "value": [0.0004, 0.0004],
         "amount": ["0.0004 TOK", "0.0004 TOK"],
         "raw": ["400", "400"],
+        "back": {"flows": 0, "raw": "0", "amount": "0 TOK"},
     }
     # What Plotly gets is escaped; the exact amount rides along as the link's hover text.
     figure = sankey_figure(tok)["data"][0]
     assert figure["node"]["label"][2] == "DEX / swap: Swap &lt;b&gt;Pool&lt;/b&gt; (0x333333…3333)"
     assert figure["link"]["customdata"] == ["0.0004 TOK", "0.0004 TOK"]
+
+
+def with_eth_transfers(case: Case, transfers: list[tuple[int, str, str, int]]) -> Case:
+    """``case`` plus native transfers (order, source, target, raw), all traced."""
+    template = case.edges.row(0, named=True)
+    extra = pl.DataFrame(
+        [
+            template | {"id": f"extra-{order}", "source": source, "target": target,
+                        "transaction_hash": f"0x{order:064x}", "block_number": order,
+                        "amount_raw": str(raw), "traced_raw": str(raw), "converted_raw": "0",
+                        "order": order}
+            for order, source, target, raw in transfers
+        ],
+        schema=EDGE_SCHEMA,
+    )  # fmt: skip
+    return Case(case.directory, case.report, case.nodes, pl.concat([case.edges, extra]))
+
+
+def test_sankey_breaks_a_loop_between_groups_at_one_hop_distance(tmp_path: Path) -> None:
+    # A (hop 1) pays the DEX D (hop 1) 9 wei and D pays A 5 wei back: a loop at one distance.
+    # The larger link is drawn, the other named; D's token payout to A (a swap's output at
+    # the same distance) is still drawn.
+    case = with_eth_transfers(small_case(tmp_path), [(8, A, D, 9), (9, D, A, 5)])
+    hops = {V: None, S: 0, D: 1, A: 1, B: 2, X: 2}
+    eth, tok = sankey_flows(case.nodes, case.edges, Assets.of_case(case), hops)
+    keys = eth["keys"]
+    links = {
+        (keys[source], keys[target]): raw
+        for source, target, raw in zip(eth["source"], eth["target"], eth["raw"], strict=True)
+    }
+    assert links[("hop:1", f"node:{D}")] == "9"
+    assert (f"node:{D}", "hop:1") not in links
+    assert eth["back"] == {"flows": 1, "raw": "5", "amount": "0.000000000000000005 ETH"}
+    assert (tok["keys"][tok["source"][1]], tok["keys"][tok["target"][1]]) == (f"node:{D}", "hop:1")
+    assert tok["back"]["flows"] == 0
+
+
+def test_sankey_draws_no_flow_back_to_earlier_hops_and_names_it(
+    browser: Browser, tmp_path: Path
+) -> None:
+    # The small case plus value running back: B (2 hops) pays A (1 hop) twice, A pays the
+    # seed S, and the exchange deposit X (2 hops) pays the seed too. A loop in a Sankey is
+    # what crashes Plotly's layout, so none of these is drawn; the note sums them exactly.
+    back = [(8, B, A, 10**18 + 1), (9, B, A, 2), (10, A, S, 3 * 10**18), (11, X, S, 7)]
+    case = with_eth_transfers(small_case(tmp_path), back)
+    data = case_view_data(case)
+    hops = dict(zip(data["nodes"]["id"], data["nodes"]["hops"], strict=True))
+    assert hops == {V: None, S: 0, D: 1, A: 1, B: 2, X: 2}  # the flows back add no hop
+    eth = sankey_flows(case.nodes, case.edges, Assets.of_case(case), hops)[0]
+    omitted = 10**18 + 1 + 2 + 3 * 10**18 + 7
+    # Three links between groups: hop 2 → hop 1, hop 1 → the seed, the off-ramp → the seed.
+    assert eth["back"] == {"flows": 3, "raw": str(omitted), "amount": "4.00000000000000001 ETH"}
+    assert data["sankeys"][0]["note"] == (
+        "3 flows back to earlier hops (4.00000000000000001 ETH) are not drawn"
+    )
+    assert data["sankeys"][1]["note"] is None  # the token's flows all run forward
+    # What is drawn is the small case's diagram, unchanged.
+    assert eth["source"] == [0, 1, 3, 4, 4] and eth["target"] == [1, 2, 4, 0, 5]
+    distance = {"hop:in": -1, "hop:1": 1, "hop:2": 2, f"seed:{S}": 0, f"node:{D}": 1,
+                f"node:{X}": 2}  # fmt: skip
+    opened = open_view(browser, write_case_view(case, tmp_path / "back.html"))
+    try:
+        page = opened.page
+        note = page.locator("#sankey-note")
+        assert note.is_visible()
+        assert note.text_content() == data["sankeys"][0]["note"]
+        # The diagram Plotly drew: no link from a farther band to a nearer one.
+        drawn = page.evaluate(
+            "() => { const d = document.getElementById('sankey').data[0];"
+            " return [d.link.source, d.link.target]; }"
+        )
+        keys = eth["keys"]
+        assert drawn == [eth["source"], eth["target"]]
+        assert all(
+            distance[keys[target]] >= distance[keys[source]]
+            for source, target in zip(*drawn, strict=True)
+        )
+        page.select_option("#asset", index=1)
+        page.locator("#sankey .gtitle", has_text="(0x").wait_for()
+        assert note.is_hidden()
+        assert opened.errors == []
+    finally:
+        opened.page.close()
 
 
 def show_node(page: Page, address: str) -> dict[str, list[str]]:
@@ -610,3 +767,28 @@ def test_an_edge_to_an_address_not_among_the_nodes_is_an_input_error(tmp_path: P
     )
     with pytest.raises(InputError, match="not among the case's nodes"):
         case_view_data(Case(tmp_path, case.report, case.nodes, edges))
+
+
+def test_layout_passes_a_service_only_where_value_was_carried_on() -> None:
+    # S pays the mixer M and the exchange E; M's payout to W carried traced value on (a
+    # followed link), E's payment to Z did not; P, a pool no seed reaches, pays W.
+    s, m, e, w, z, p = (f"0x{digit * 40}" for digit in "123456")
+    seen = datetime(2024, 5, 1, tzinfo=UTC)
+    nodes = [
+        LayoutNode(s, True, False, seen),
+        LayoutNode(m, False, False, seen, stop=True),
+        LayoutNode(e, False, False, seen, stop=True),
+        LayoutNode(w, False, False, seen),
+        LayoutNode(z, False, False, seen),
+        LayoutNode(p, False, False, seen, stop=True),
+    ]
+    edges = [(s, m, False), (s, e, False), (m, w, True), (e, z, False), (p, w, True)]
+    positions = layered_layout(nodes, edges)
+    assert {node: (at.layer, at.hops) for node, at in positions.items()} == {
+        s: (0, 0),
+        m: (1, 1),
+        e: (1, 1),
+        w: (2, 2),  # through the mixer
+        p: (1, None),  # one layer before the wallet it paid
+        z: (2, None),  # the exchange ends the trace (no hops), drawn after it
+    }

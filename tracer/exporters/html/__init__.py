@@ -15,14 +15,20 @@ import polars as pl
 
 from tracer.atomic import atomic_write_text
 from tracer.cases import Case
-from tracer.exporters.html.columns import asset_columns, asset_keys, edge_columns, node_columns
+from tracer.exporters.html.columns import (
+    asset_columns,
+    asset_keys,
+    edge_columns,
+    exact_raw,
+    node_columns,
+)
 from tracer.exporters.html.figures import graph_figure, sankey_figure
 from tracer.exporters.html.layout import LayoutNode, Position, layered_layout
 from tracer.exporters.html.model import OFFRAMP_COLUMNS, Assets, legend_rows, offramp_rows
 from tracer.exporters.html.page import render_page
-from tracer.exporters.html.sankey import sankey_flows
+from tracer.exporters.html.sankey import back_flow_note, sankey_flows
 
-__all__ = ["MAX_DRAWN_NODES", "case_view_data", "write_case_view"]
+__all__ = ["MAX_DRAWN_NODES", "case_view_data", "layout_edges", "write_case_view"]
 
 # Beyond this many nodes the graph draws the ones nearest the seeds plus every seed and
 # off-ramp, and says so (benchmarks/README.md has the load times behind the number); the
@@ -63,7 +69,10 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
         "assets": asset_columns(assets, keys),
         "nodes": nodes,
         "edges": edges,
-        "sankeys": [{"title": flow["title"], "figure": sankey_figure(flow)} for flow in flows],
+        "sankeys": [
+            {"title": flow["title"], "figure": sankey_figure(flow), "note": back_flow_note(flow)}
+            for flow in flows
+        ],
         "offramps": {"columns": list(OFFRAMP_COLUMNS), "rows": offramp_rows(case, assets)},
         "legend": legend_rows(case.nodes["role"].to_list()),
     }
@@ -71,10 +80,30 @@ def case_view_data(case: Case, max_drawn_nodes: int = MAX_DRAWN_NODES) -> dict[s
 
 def _layout(nodes: pl.DataFrame, edges: pl.DataFrame) -> dict[str, Position]:
     layout_nodes = [
-        LayoutNode(row["id"], bool(row["seed"]), row["offramp"] is not None, row["first_seen"])
-        for row in nodes.select("id", "seed", "offramp", "first_seen").iter_rows(named=True)
+        LayoutNode(
+            row["id"],
+            bool(row["seed"]),
+            row["offramp"] is not None,
+            row["first_seen"],
+            bool(row["stop"]),
+        )
+        for row in nodes.select("id", "seed", "offramp", "first_seen", "stop").iter_rows(named=True)
     ]
-    return layered_layout(layout_nodes, list(edges.select("source", "target").iter_rows()))
+    return layered_layout(layout_nodes, layout_edges(edges))
+
+
+def layout_edges(edges: pl.DataFrame) -> list[tuple[str, str, bool]]:
+    """(source, target, carried on) per edge: carried on when its ``converted_raw`` is not
+    zero, the rule :func:`tracer.graph.paths.seed_paths` passes a service by."""
+    return [
+        (source, target, raw.lstrip("0") != "")
+        for source, target, raw in zip(
+            edges["source"].to_list(),
+            edges["target"].to_list(),
+            exact_raw(edges["converted_raw"]),
+            strict=True,
+        )
+    ]
 
 
 def _drawn_nodes(nodes: pl.DataFrame, positions: dict[str, Position], limit: int) -> pl.DataFrame:

@@ -147,20 +147,52 @@ def display_name(row: Mapping[str, Any]) -> str:
 
 
 def _offramp_detail(offramp: Mapping[str, Any]) -> Detail:
+    """One off-ramp entry of the report. An address can be the off-ramp of several assets,
+    each with its own amount and confidence, so every key names the asset."""
     arrivals = [
         f"block {arrival.get('block')}: {arrival.get('tx')}"
         for arrival in offramp.get("arrivals") or []
         if isinstance(arrival, dict)
     ]
-    return [
-        ["Off-ramp", f"{offramp.get('category')} ({offramp.get('entity') or 'unknown entity'})"],
-        ["Off-ramp asset", str(offramp.get("asset") or "")],
-        ["Off-ramp amount", str(offramp.get("amount") or f"{offramp.get('amount_raw')} (raw)")],
-        ["Off-ramp confidence", _confidence(offramp.get("confidence"))],
-        ["Identified by", str(offramp.get("identified_by") or "—")],
-        ["Off-ramp evidence", [str(tx) for tx in offramp.get("evidence") or []]],
-        ["Arrivals", arrivals or "none listed"],
+    asset = f"({offramp.get('asset') or offramp.get('token_address') or 'unknown asset'})"
+    amount = offramp.get("amount") or f"{offramp.get('amount_raw')} (raw)"
+    confidence = _confidence(offramp.get("confidence"))
+    entity = offramp.get("entity") or "unknown entity"
+    detail: Detail = [
+        [f"Off-ramp {asset}", f"{offramp.get('category')} ({entity})"],
+        [f"Off-ramp amount {asset}", str(amount)],
     ]
+    route = offramp.get("route")
+    if isinstance(route, dict):
+        # The report's confidence is the identification's times the route's (through a mixer
+        # link the attribution is only as sure as the link), so both are shown, each named.
+        links = [link for link in route.get("mixer_links") or [] if isinstance(link, dict)]
+        crossed = (
+            f"{len(links)} mixer link{'' if len(links) == 1 else 's'} on its routes"
+            if links
+            else "no mixer crossed"
+        )
+        detail.append(
+            [f"Off-ramp confidence {asset}", f"{confidence} (identification times route)"]
+        )
+        detail.append(
+            [
+                f"Route confidence {asset}",
+                f"{_confidence(route.get('confidence'))} ({crossed})",
+            ]
+        )
+        if links:
+            pairs = [
+                f"deposit {link.get('deposit_tx')} → withdrawal {link.get('withdrawal_tx')}"
+                for link in links
+            ]
+            detail.append([f"Route mixer links {asset}", pairs])
+    else:  # a report from before mixer links were followed has no route
+        detail.append([f"Off-ramp confidence {asset}", confidence])
+    detail.append([f"Identified by {asset}", str(offramp.get("identified_by") or "—")])
+    detail.append([f"Off-ramp evidence {asset}", [str(tx) for tx in offramp.get("evidence") or []]])
+    detail.append([f"Arrivals {asset}", arrivals or "none listed"])
+    return detail
 
 
 def _offramp_amount(offramp: Mapping[str, Any], assets: Assets) -> str:

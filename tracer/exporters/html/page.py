@@ -128,6 +128,7 @@ Hop wallets are grouped by their distance from the seeds.</p>
 <label for="asset">Asset</label> <select id="asset"></select>
 <p id="sankey-empty" class="note" hidden>No traced value moved between groups.</p>
 <div id="sankey"></div>
+<p id="sankey-note" class="note" hidden></p>
 </section>
 <section id="offramps-section">
 <h2>Off-ramps</h2>

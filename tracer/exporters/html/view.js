@@ -266,9 +266,13 @@
       option.value = String(index);
       select.appendChild(option);
     });
+    const note = document.getElementById("sankey-note");
     const draw = () => {
-      const figure = data.sankeys[Number(select.value)].figure;
-      return Plotly.react(target, figure.data, figure.layout, { displaylogo: false });
+      const entry = data.sankeys[Number(select.value)];
+      // Flows back to earlier hops are left out of the diagram (it must have no loop).
+      note.textContent = entry.note || "";
+      note.hidden = !entry.note;
+      return Plotly.react(target, entry.figure.data, entry.figure.layout, { displaylogo: false });
     };
     select.addEventListener("change", draw);
     return draw();
