@@ -78,20 +78,45 @@ def distinctive_fingerprints(
     cluster transaction that used it (the evidence). ``recipient`` (the withdrawal's, whose
     link is weighed) is not counted as foreign: it is the address in question, and its own
     later pool transactions (mixing again) would otherwise hide the very habit it shares."""
+    ours, foreign = _cluster_and_foreign(view, traced)
+    return _distinctive(ours, foreign, max_foreign_senders, recipient)
+
+
+def _cluster_and_foreign(
+    view: MixerView, traced: Traced
+) -> tuple[dict[Fingerprint, str], dict[Fingerprint, set[Address]]]:
+    """The cluster's fingerprints (with one transaction each), and per fingerprint the pool's
+    senders outside the cluster that used it. The same for every withdrawal weighed: computed
+    once per call of :func:`gas_fingerprint`, not once per withdrawal."""
     ours: dict[Fingerprint, str] = {}
     for sender_txs in (view.sent.get(a, ()) for a in sorted(traced.addresses)):
         for sent in sender_txs:
             ours.setdefault(sent.fingerprint, sent.tx)
     # Whoever made a traced deposit is the cluster's too (an address reached only through a
     # followed link deposits traced notes without being a member).
-    ours_too = {d.depositor for d in traced.deposits} | {recipient}
+    depositors = {d.depositor for d in traced.deposits}
     foreign: dict[Fingerprint, set[Address]] = defaultdict(set)
     for tx in sorted(view.pool_txs()):
         if tx in view.fingerprints:
             sender, fingerprint = view.fingerprints[tx]
-            if sender not in traced.addresses and sender not in ours_too:
+            if sender not in traced.addresses and sender not in depositors:
                 foreign[fingerprint].add(sender)
-    return {fp: tx for fp, tx in ours.items() if len(foreign.get(fp, ())) <= max_foreign_senders}
+    return ours, foreign
+
+
+def _distinctive(
+    ours: Mapping[Fingerprint, str],
+    foreign: Mapping[Fingerprint, set[Address]],
+    max_foreign_senders: int,
+    recipient: Address | None,
+) -> dict[Fingerprint, str]:
+    distinctive = {}
+    for fingerprint, tx in ours.items():
+        senders = foreign.get(fingerprint, set())
+        outsiders = len(senders) - (recipient in senders)
+        if outsiders <= max_foreign_senders:
+            distinctive[fingerprint] = tx
+    return distinctive
 
 
 def gas_fingerprint(
@@ -104,8 +129,9 @@ def gas_fingerprint(
     strength = as_float(settings, "strength")
     max_foreign = as_int(settings, "max_foreign_senders")
     found: dict[str, Evidence] = {}
+    ours, foreign = _cluster_and_foreign(view, traced)
     for w in withdrawals:
-        distinctive = distinctive_fingerprints(view, traced, max_foreign, w.recipient)
+        distinctive = _distinctive(ours, foreign, max_foreign, w.recipient)
         own = view.fingerprints.get(w.tx)
         if w.relayer is None and own is not None and own[1] in distinctive:
             found[w.tx] = Evidence(
