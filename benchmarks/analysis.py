@@ -49,7 +49,7 @@ from typing import Any
 
 import polars as pl
 
-from benchmarks.children import ChildFailedError, peak_rss_mib, rss_mib, run_child
+from benchmarks.children import ChildFailedError, peak_rss_mib, reset_peak, rss_mib, run_child
 from benchmarks.taint import networkx_haircut, synthetic
 from tracer.analysis import analyse_case
 from tracer.graph.build import build_flow_graph
@@ -219,10 +219,18 @@ def case_tables(
     return transfers, events, txs, seeds, labels
 
 
-def _timed(out: dict[str, object], name: str, work: Callable[[], Any]) -> Any:
+def _timed(
+    out: dict[str, object], name: str, work: Callable[[], Any], *, memory: bool = False
+) -> Any:
+    """Run ``work`` and record its wall time; with ``memory``, also how far this process's
+    peak RSS rose above its resident size at the start (the step's own transient and kept
+    memory; the peak is reset first)."""
+    before = rss_mib() if memory and reset_peak() else None
     started = time.perf_counter()
     result = work()
     out[f"{name}_s"] = round(time.perf_counter() - started, 2)
+    if before is not None:
+        out[f"{name}_peak_above_mib"] = peak_rss_mib() - before
     return result
 
 
@@ -300,10 +308,9 @@ def measure(directory: Path, parts: bool) -> dict[str, object]:
     graph = _timed(out, "graph", lambda: build_flow_graph(transfers, taint, labels))
     out["graph_nodes"], out["graph_edges"] = graph.number_of_nodes(), graph.number_of_edges()
     del graph
-    if parts:
+    out["peak_rss_mib"] = peak_rss_mib()  # with the graph
+    if parts:  # after the figures above: the parts reset the peak
         _parts(out, (transfers, events, txs), seeds, labels, taint)
-    del result
-    out["peak_rss_mib"] = peak_rss_mib()  # with the graph (and the parts)
     return out
 
 
@@ -325,27 +332,37 @@ def _parts(
     labels: LabelStore,
     taint: TaintResult,
 ) -> None:
-    """Each stage of analyse_case on its own, to say where the time goes."""
+    """Each stage of analyse_case on its own, to say where the time and the memory go (run
+    after the whole analysis, whose result is still resident: each stage's figure is its rise
+    above that)."""
     transfers, events, txs = tables
-    _timed(out, "part_taint", lambda: trace_taint(transfers, seeds, Policy.HAIRCUT, labels))
-    deposits = _timed(out, "part_deposits", lambda: detect_deposit_addresses(transfers, labels))
+    _timed(
+        out,
+        "part_taint",
+        lambda: trace_taint(transfers, seeds, Policy.HAIRCUT, labels),
+        memory=True,
+    )
+    deposits = _timed(
+        out, "part_deposits", lambda: detect_deposit_addresses(transfers, labels), memory=True
+    )
     out["deposit_addresses"] = len(deposits)
     holders = {address for address, _asset in taint.balances} - set(taint.stops)
     out["holders"] = len(holders)
-    view = _timed(out, "part_mixer_view", lambda: build_view(events, txs, transfers))
+    view = _timed(out, "part_mixer_view", lambda: build_view(events, txs, transfers), memory=True)
     cluster = traced_cluster(view, [Address(a) for a in holders])
-    _timed(out, "part_demix", lambda: demix(view, cluster))
+    _timed(out, "part_demix", lambda: demix(view, cluster), memory=True)
     exclude = {d.address for d in deposits}
     subjects = {"labels": labels, "subjects_from": holders, "exclude": exclude}
-    _timed(out, "part_peel_chains", lambda: peel_chains(transfers, **subjects))  # type: ignore[arg-type]
-    _timed(out, "part_fan_out", lambda: fan_out_splits(transfers, **subjects))  # type: ignore[arg-type]
-    _timed(out, "part_pass_through", lambda: rapid_pass_through(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(out, "part_peel_chains", lambda: peel_chains(transfers, **subjects), memory=True)  # type: ignore[arg-type]
+    _timed(out, "part_fan_out", lambda: fan_out_splits(transfers, **subjects), memory=True)  # type: ignore[arg-type]
+    _timed(out, "part_pass_through", lambda: rapid_pass_through(transfers, **subjects), memory=True)  # type: ignore[arg-type]
     _timed(
         out,
         "part_fan_in",
         lambda: fan_in_consolidations(
             transfers, labels=labels, sources_from=holders, exclude=exclude
         ),
+        memory=True,
     )
 
 
