@@ -1,12 +1,20 @@
 """The whole case analysis (``analyse_case``: haircut taint, deposit-address detection,
 off-ramps, demixing, the four pattern detectors) plus the flow graph, on synthetic tables that
 contain every structure the heuristics look for; next to a straightforward networkx-only
-haircut in the same process. Each size runs in its own process (clean peak RSS).
+haircut on the same tables.
 
     .venv/bin/python -m benchmarks.analysis [--sizes 1000000,10000000] [--baseline-max 1000000]
+        [--parts] [--seed 7] [--cache DIR]
+
+Per size, three child processes, one after the other: the first generates the tables and
+writes them as Parquet under ``--cache`` (default: the temp dir's ``tracer-bench-analysis``;
+kept by size and seed, so later runs skip it); the second reads them (``pl.read_parquet``,
+as ``tracer trace`` reads a crawl's tables) and runs the analysis, so its peak RSS (VmHWM)
+is what a user would see: the tables as read plus the analysis, none of the generator's
+garbage; the third reads the transfers the same way and runs the networkx baseline.
 
 The table is the taint benchmark's power-law traffic (``benchmarks.taint.synthetic``: 20
-labelled exchange hot wallets, five assets, five seeds) with, on top, about 2.5% of rows of
+labelled exchange hot wallets, five assets, five seeds) with, on top, about 1% of rows of
 structure, spread over the whole block range and fed by the seeds:
 
 * deposit addresses (``rows // 500``): two deposits each from the traffic (one from a seed
@@ -22,27 +30,26 @@ structure, spread over the whole block range and fed by the seeds:
 Timed: ``analyse_case`` (haircut) as a whole, and its parts alone (taint, deposit addresses,
 the mixer view and demixing, the four pattern detectors) to say where the time goes;
 ``build_flow_graph``; the networkx baseline (``benchmarks.taint.networkx_haircut``) up to
-``--baseline-max`` rows (at 10M it costs about 3 min and its own ~2 GiB).
+``--baseline-max`` rows, in its own process.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from benchmarks.children import (
-    peak_rss_mib,
-    print_sizes,
-    reset_peak,
-    rss_mib,
-)
+from benchmarks.children import ChildFailedError, peak_rss_mib, reset_peak, rss_mib, run_child
 from benchmarks.taint import networkx_haircut, synthetic
 from tracer.analysis import analyse_case
 from tracer.graph.build import build_flow_graph
@@ -56,6 +63,7 @@ from tracer.heuristics.patterns.flows import (
     rapid_pass_through,
 )
 from tracer.heuristics.taint import Policy, TaintResult, trace_taint
+from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
 from tracer.protocols.events import EVENT_SCHEMA, TRANSACTION_SCHEMA
 from tracer.transfers.schema import TRANSFER_SCHEMA, transfers_from_rows
@@ -68,6 +76,10 @@ POOL = "0x" + "70" * 20
 RELAYER = "0x" + "71" * 20
 VICTIM = "0x" + "72" * 20
 T0 = 1_700_000_000  # the traffic's first block time; 12 s per block
+MODULE = "benchmarks.analysis"
+TRANSFERS, EVENTS, TRANSACTIONS = "transfers.parquet", "events.parquet", "transactions.parquet"
+TABLES = (TRANSFERS, EVENTS, TRANSACTIONS)
+CASE_FILE = "case.json"  # seeds and labels; written last, so its presence means complete
 
 
 class _Rows:
@@ -195,37 +207,95 @@ def _frame(rows: list[dict[str, Any]], schema: pl.Schema) -> pl.DataFrame:
 
 
 def case_tables(
-    rows: int,
+    rows: int, seed: int = 7
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[str], LabelStore]:
-    traffic, seeds, labels = synthetic(rows)
+    traffic, seeds, labels = synthetic(rows, seed)
     hubs = sorted({label.address for label in labels.all_labels()})
     extra, events, txs = structured(rows, seeds, hubs)
-    # In the table's canonical order, as a crawl writes it (the sort's transient copy is not
-    # counted: measure() resets the peak after generating).
+    # In the table's canonical order, as a crawl writes it.
     transfers = pl.concat([traffic.cast(dict(TRANSFER_SCHEMA)), extra]).sort(  # type: ignore[arg-type]
         "block_number", "transaction_hash", maintain_order=True
     )
     return transfers, events, txs, seeds, labels
 
 
-def _timed(out: dict[str, object], name: str, work: Callable[[], Any]) -> Any:
+def _timed(
+    out: dict[str, object], name: str, work: Callable[[], Any], *, memory: bool = False
+) -> Any:
+    """Run ``work`` and record its wall time; with ``memory``, also how far this process's
+    peak RSS rose above its resident size at the start (the step's own transient and kept
+    memory; the peak is reset first)."""
+    before = rss_mib() if memory and reset_peak() else None
     started = time.perf_counter()
     result = work()
     out[f"{name}_s"] = round(time.perf_counter() - started, 2)
+    if before is not None:
+        out[f"{name}_peak_above_mib"] = peak_rss_mib() - before
     return result
 
 
-def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
-    out: dict[str, object] = {"rows": rows}
-    transfers, events, txs, seeds, labels = _timed(out, "generate", lambda: case_tables(rows))
+def case_directory(cache: Path, rows: int, seed: int) -> Path:
+    """Where the tables of one size and seed are cached."""
+    return cache / f"rows{rows}-seed{seed}"
+
+
+def generate(rows: int, seed: int, cache: Path) -> dict[str, object]:
+    """Write the tables (Parquet, as a crawl does) and the seeds and labels (JSON) once per
+    size and seed; later runs find them and only say so."""
+    directory = case_directory(cache, rows, seed)
+    out: dict[str, object] = {"tables": str(directory)}
+    if (directory / CASE_FILE).is_file():
+        out["cached"] = True
+        return out
+    out["cached"] = False
+    transfers, events, txs, seeds, labels = _timed(out, "generate", lambda: case_tables(rows, seed))
+    partial = directory.with_name(directory.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, frame in ((TRANSFERS, transfers), (EVENTS, events), (TRANSACTIONS, txs)):
+        frame.write_parquet(partial / name)
+    case = {
+        "seeds": seeds,
+        "labels": [
+            [label.address, label.name, str(label.category), label.source]
+            for label in labels.all_labels()
+        ],
+    }
+    (partial / CASE_FILE).write_text(json.dumps(case), encoding="utf-8")
+    partial.rename(directory)
+    out["peak_rss_generate_mib"] = peak_rss_mib()
+    return out
+
+
+def _read_case(
+    directory: Path, out: dict[str, object]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, list[Address], LabelStore]:
+    """The cached tables as ``tracer trace`` would have them: read from Parquet."""
+    case = json.loads((directory / CASE_FILE).read_text(encoding="utf-8"))
+    labels = LabelStore(
+        Label(address, name, Category(category), source)
+        for address, name, category, source in case["labels"]
+    )
+    transfers, events, txs = _timed(
+        out,
+        "read",
+        lambda: tuple(pl.read_parquet(directory / name) for name in TABLES),
+    )
+    return transfers, events, txs, [Address(seed) for seed in case["seeds"]], labels
+
+
+def measure(directory: Path, parts: bool) -> dict[str, object]:
+    """The whole analysis in this (fresh) process, on tables read from ``directory``."""
+    out: dict[str, object] = {}
+    transfers, events, txs, seeds, labels = _read_case(directory, out)
     out["table_rows"] = transfers.height
     out["events"] = events.height
-    out["rss_table_mib"] = rss_mib()  # the tables, resident throughout
-    out["peak_reset"] = reset_peak()  # else the peaks below include the generator's
+    out["rss_table_mib"] = rss_mib()  # the tables as read, resident throughout
     result = _timed(
         out, "analyse_case",
         lambda: analyse_case(transfers, events, txs, seeds, labels, policy=Policy.HAIRCUT),
     )  # fmt: skip
+    # The figure: this process's peak so far (reading the tables, then analyse_case).
     out["peak_rss_analysis_mib"] = peak_rss_mib()
     out["traced_transfers"] = result.taint.transfers.height
     out["offramps"] = len(result.offramps)
@@ -238,45 +308,61 @@ def measure(rows: int, baseline: bool, parts: bool) -> dict[str, object]:
     graph = _timed(out, "graph", lambda: build_flow_graph(transfers, taint, labels))
     out["graph_nodes"], out["graph_edges"] = graph.number_of_nodes(), graph.number_of_edges()
     del graph
-    if parts:
+    out["peak_rss_mib"] = peak_rss_mib()  # with the graph
+    if parts:  # after the figures above: the parts reset the peak
         _parts(out, (transfers, events, txs), seeds, labels, taint)
-    del result
-    out["peak_rss_mib"] = peak_rss_mib()
-    if baseline:
-        stops = {label.address for label in labels.all_labels()}
-        _timed(out, "networkx_haircut", lambda: networkx_haircut(transfers, seeds, stops))
-        out["peak_rss_with_networkx_mib"] = peak_rss_mib()
+    return out
+
+
+def measure_baseline(directory: Path) -> dict[str, object]:
+    """The networkx-only haircut in this (fresh) process, on the same transfers table."""
+    out: dict[str, object] = {}
+    case = json.loads((directory / CASE_FILE).read_text(encoding="utf-8"))
+    transfers = pl.read_parquet(directory / TRANSFERS)
+    stops = {address for address, _name, _category, _source in case["labels"]}
+    _timed(out, "networkx_haircut", lambda: networkx_haircut(transfers, case["seeds"], stops))
+    out["peak_rss_networkx_mib"] = peak_rss_mib()
     return out
 
 
 def _parts(
     out: dict[str, object],
     tables: tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame],
-    seeds: list[str],
+    seeds: list[Address],
     labels: LabelStore,
     taint: TaintResult,
 ) -> None:
-    """Each stage of analyse_case on its own, to say where the time goes."""
+    """Each stage of analyse_case on its own, to say where the time and the memory go (run
+    after the whole analysis, whose result is still resident: each stage's figure is its rise
+    above that)."""
     transfers, events, txs = tables
-    _timed(out, "part_taint", lambda: trace_taint(transfers, seeds, Policy.HAIRCUT, labels))
-    deposits = _timed(out, "part_deposits", lambda: detect_deposit_addresses(transfers, labels))
+    _timed(
+        out,
+        "part_taint",
+        lambda: trace_taint(transfers, seeds, Policy.HAIRCUT, labels),
+        memory=True,
+    )
+    deposits = _timed(
+        out, "part_deposits", lambda: detect_deposit_addresses(transfers, labels), memory=True
+    )
     out["deposit_addresses"] = len(deposits)
     holders = {address for address, _asset in taint.balances} - set(taint.stops)
     out["holders"] = len(holders)
-    view = _timed(out, "part_mixer_view", lambda: build_view(events, txs, transfers))
+    view = _timed(out, "part_mixer_view", lambda: build_view(events, txs, transfers), memory=True)
     cluster = traced_cluster(view, [Address(a) for a in holders])
-    _timed(out, "part_demix", lambda: demix(view, cluster))
+    _timed(out, "part_demix", lambda: demix(view, cluster), memory=True)
     exclude = {d.address for d in deposits}
     subjects = {"labels": labels, "subjects_from": holders, "exclude": exclude}
-    _timed(out, "part_peel_chains", lambda: peel_chains(transfers, **subjects))  # type: ignore[arg-type]
-    _timed(out, "part_fan_out", lambda: fan_out_splits(transfers, **subjects))  # type: ignore[arg-type]
-    _timed(out, "part_pass_through", lambda: rapid_pass_through(transfers, **subjects))  # type: ignore[arg-type]
+    _timed(out, "part_peel_chains", lambda: peel_chains(transfers, **subjects), memory=True)  # type: ignore[arg-type]
+    _timed(out, "part_fan_out", lambda: fan_out_splits(transfers, **subjects), memory=True)  # type: ignore[arg-type]
+    _timed(out, "part_pass_through", lambda: rapid_pass_through(transfers, **subjects), memory=True)  # type: ignore[arg-type]
     _timed(
         out,
         "part_fan_in",
         lambda: fan_in_consolidations(
             transfers, labels=labels, sources_from=holders, exclude=exclude
         ),
+        memory=True,
     )
 
 
@@ -285,19 +371,53 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--baseline-max", type=int, default=1_000_000)
     parser.add_argument("--parts", action="store_true", help="also time each stage alone")
-    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
-    args = parser.parse_args(argv)
-    if args.one:
-        figures = measure(args.one, args.one <= args.baseline_max, args.parts)
-        print(json.dumps(figures), flush=True)
-        return 0
-    extra = ["--baseline-max", str(args.baseline_max)] + (["--parts"] if args.parts else [])
-    return print_sizes(
-        "benchmarks.analysis",
-        args.sizes,
-        extra,
-        ("networkx_haircut_over_analyse_case", "networkx_haircut_s", "analyse_case_s"),
+    parser.add_argument("--seed", type=int, default=7, help="the traffic's hash seed")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "tracer-bench-analysis",
+        help="where the generated tables are kept, by size and seed",
     )
+    # Child processes, one job each.
+    parser.add_argument("--generate", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--analyse", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--baseline", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.generate:
+        figures = generate(args.generate, args.seed, args.cache)
+    elif args.analyse:
+        figures = measure(args.analyse, args.parts)
+    elif args.baseline:
+        figures = measure_baseline(args.baseline)
+    else:
+        return _run_sizes(args)
+    print(json.dumps(figures), flush=True)
+    return 0
+
+
+def _run_sizes(args: argparse.Namespace) -> int:
+    """Per size: tables generated (or found) by one child, the analysis run by a second that
+    reads them, the baseline by a third; one JSON line of figures each."""
+    common = ["--seed", str(args.seed), "--cache", str(args.cache)]
+    try:
+        for rows in (int(text) for text in args.sizes.split(",")):
+            figures: dict[str, object] = {"rows": rows, "seed": args.seed}
+            figures |= run_child(MODULE, ["--generate", str(rows), *common])
+            directory = str(case_directory(args.cache, rows, args.seed))
+            parts = ["--parts"] if args.parts else []
+            figures |= run_child(MODULE, ["--analyse", directory, *parts])
+            if rows <= args.baseline_max:
+                figures |= run_child(MODULE, ["--baseline", directory])
+                ratio = float(str(figures["networkx_haircut_s"])) / float(
+                    str(figures["analyse_case_s"])
+                )
+                figures["networkx_haircut_over_analyse_case"] = round(ratio, 2)
+            figures["load_average"] = [round(load, 2) for load in os.getloadavg()]
+            print(json.dumps(figures), flush=True)
+    except ChildFailedError as failure:
+        print(failure, flush=True)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

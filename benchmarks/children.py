@@ -58,12 +58,18 @@ def measure_sizes(
     """Run ``python -m MODULE --one SIZE EXTRA...`` for each comma-separated size and yield
     the JSON object each child prints last."""
     for size in (int(text) for text in sizes.split(",")):
-        child = [sys.executable, "-m", module, "--one", str(size), *extra]
-        completed = subprocess.run(child, check=False, capture_output=True, text=True)
-        if completed.returncode != 0:
-            raise ChildFailedError(f"{size}: failed\n{completed.stderr[-3000:]}")
-        figures: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
-        yield figures
+        yield run_child(module, ["--one", str(size), *extra])
+
+
+def run_child(module: str, arguments: Sequence[str]) -> dict[str, object]:
+    """Run ``python -m MODULE ARGUMENTS...`` in a fresh process and return the JSON object it
+    prints last (so its peak RSS is its own); :class:`ChildFailedError` if it fails."""
+    child = [sys.executable, "-m", module, *arguments]
+    completed = subprocess.run(child, check=False, capture_output=True, text=True)
+    if completed.returncode != 0:
+        raise ChildFailedError(f"{' '.join(arguments)}: failed\n{completed.stderr[-3000:]}")
+    figures: dict[str, object] = json.loads(completed.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def print_sizes(module: str, sizes: str, extra: Sequence[str], ratio: tuple[str, str, str]) -> int:
