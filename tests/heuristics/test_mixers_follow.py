@@ -36,6 +36,7 @@ from tests.heuristics.test_taint_cases import (
     traced,
     tx,
 )
+from tracer.amounts import AssetAmount
 from tracer.analysis import PROBE_MAX_TRANSFERS, CaseAnalysis, MixerFollower, analyse_case
 from tracer.crawl.crawler import Coverage, CoverageStatus, CrawlResult, Root
 from tracer.crawl.protocols import Probe, ProtocolFacts
@@ -54,7 +55,6 @@ from tracer.heuristics.mixers.follow import (
 from tracer.heuristics.taint import Link, Policy, trace_taint
 from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
-from tracer.reports.summary import AssetAmount
 from tracer.types import NATIVE_TOKEN, Address
 
 WEI = 10**18

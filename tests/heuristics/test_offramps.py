@@ -28,6 +28,7 @@ from tests.heuristics.test_deposit_address import (
     token_move,
     tx,
 )
+from tracer.amounts import AssetAmount
 from tracer.heuristics.exchanges.deposit_address import detect_deposit_addresses
 from tracer.heuristics.exchanges.offramps import (
     Arrival,
@@ -37,7 +38,6 @@ from tracer.heuristics.exchanges.offramps import (
 )
 from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
-from tracer.reports.summary import AssetAmount
 from tracer.transfers.schema import UNIQUE_KEY
 from tracer.types import NATIVE_TOKEN
 

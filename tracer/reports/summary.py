@@ -11,10 +11,6 @@ from tracer.amounts import AssetAmount
 from tracer.labels.store import LabelStore
 from tracer.types import Address
 
-# AssetAmount lives in tracer.amounts; it stays importable from here until tracer.heuristics
-# and tracer.screening (changed by others at the same time) import it from there.
-__all__ = ["AssetAmount", "LabelledFlow", "counts_by_kind", "flows_into_labelled"]
-
 
 @dataclass(frozen=True, slots=True)
 class LabelledFlow:

@@ -35,9 +35,9 @@ from enum import StrEnum
 
 import polars as pl
 
+from tracer.amounts import AssetAmount
 from tracer.labels.model import SERVICE_CATEGORIES, Category, Label
 from tracer.labels.store import LabelStore
-from tracer.reports.summary import AssetAmount
 
 _EDGE_COLUMNS = (
     "from_address",

@@ -37,6 +37,7 @@ from typing import Any, Final, Literal
 
 import polars as pl
 
+from tracer.amounts import AssetAmount
 from tracer.chains import chain_by_id
 from tracer.heuristics.base import HeuristicSpec, Reference
 from tracer.heuristics.exchanges.deposit_address import (
@@ -47,7 +48,6 @@ from tracer.heuristics.exchanges.deposit_address import (
 )
 from tracer.labels.model import Category, Label
 from tracer.labels.store import LabelStore
-from tracer.reports.summary import AssetAmount
 from tracer.transfers.schema import UNIQUE_KEY
 from tracer.types import NATIVE_TOKEN
 
