@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -355,7 +355,10 @@ def _whole_units_to_raw(text: str, option: str) -> int:
         amount = Decimal(text.strip())
     except InvalidOperation:
         raise InputError(f"{option} {text!r}: expected an amount such as 0.5") from None
-    raw = amount.scaleb(NATIVE_DECIMALS)
+    # scaleb rounds to the context's precision (28 digits by default): give it enough for
+    # any uint256, so a large amount is taken exactly or refused, never rounded.
+    with localcontext(prec=100):
+        raw = amount.scaleb(NATIVE_DECIMALS)
     if not amount.is_finite() or amount < 0 or raw != raw.to_integral_value():
         raise InputError(
             f"{option} {text!r}: expected a non-negative amount with at most 18 decimals"
