@@ -57,16 +57,20 @@ from tracer.heuristics.taint.model import (
 )
 from tracer.heuristics.taint.prepare import (
     ASSET_SEPARATOR,
-    ordered_rows,
+    asset_key_expr,
+    engine_rows,
+    moves_value,
+    processing_order,
     reachable,
     swap_candidates,
+    touching,
 )
 from tracer.labels.model import Category
 from tracer.labels.store import LabelStore
 from tracer.transfers.schema import TransferKind
 
 _VALUE_KINDS = (TransferKind.NATIVE.value, TransferKind.INTERNAL.value)
-CHUNK_ROWS = 500_000  # rows held as Python lists at a time (see _Run.loop)
+CHUNK_ROWS = 100_000  # rows held as Python lists at a time (see _Run.loop)
 
 
 def asset_key(asset: Asset) -> str:
@@ -140,8 +144,8 @@ def trace_taint(
     )
     stops = frozenset((stop_addresses(labels, chain_id) | wrappers | set(extra_stops)) - seed_set)
 
-    rows = ordered_rows(transfers)
-    blocks = rows["block_number"]
+    skeleton = processing_order(transfers)
+    blocks = skeleton["block_number"]
     start_ord = (
         0 if start_block is None else int((blocks < start_block).sum())
     )  # rows are sorted by block, so this is the first row at or after start_block
@@ -149,23 +153,11 @@ def trace_taint(
     for link in links:
         at = int((blocks < link.block).sum())
         starts[link.to_address] = min(starts.get(link.to_address, at), at)
-    reach = reachable(rows, starts, stops)
-    reached = list(reach)
-    stop_series = sorted(stops)
-    seed_series = sorted(seed_set)
-
-    relevant = rows.filter(
-        pl.col("from_address").is_in(reached) | pl.col("to_address").is_in(reached)
-    ).with_columns(
-        _from_live=pl.col("from_address").is_in(reached)
-        & ~pl.col("from_address").is_in(stop_series),
-        _to_stop=pl.col("to_address").is_in(stop_series),
-        _to_tracked=pl.col("to_address").is_in(reached),
-        _seed_in=pl.col("to_address").is_in(seed_series) & (pl.col("ord") >= start_ord),
-    )
-    del rows, blocks  # the loop needs only the relevant rows
-    relevant = _mark_wraps(relevant, wrappers, stops, enabled=swap_detection)
-    swaps = swap_candidates(relevant, reach, stops) if swap_detection else {}
+    reach = reachable(skeleton, starts, stops)
+    # The loop visits only the rows touching addresses traced value can reach.
+    relevant = _flagged(touching(skeleton, reach), reach, stops, seed_set, start_ord)
+    del skeleton, blocks
+    chunks = _Chunks(transfers, wrappers, stops, swap_detection)
 
     ledger: Ledger
     opening = {(a, asset_key(asset)): raw for (a, asset), raw in (opening_balances or {}).items()}
@@ -176,7 +168,7 @@ def trace_taint(
     else:
         ledger = PoisonLedger(opening)
 
-    run = _Run(relevant, ledger, stops, seed_set, swaps, links)
+    run = _Run(chunks, relevant, ledger, seed_set, links)
     run.loop()
 
     balances: dict[tuple[str, Asset], TaintBalance] = {}
@@ -185,7 +177,7 @@ def trace_taint(
         held = received if address in stops else ledger.traced(key)
         balances[(address, asset_of(asset))] = TaintBalance(received, run.sent.get(key, 0), held)
     traced_rows = (
-        relevant[run.out_index]
+        transfers[pl.Series(run.out_index, dtype=pl.UInt32)]
         .with_columns(
             transfer_kind=pl.col("transfer_kind").cast(pl.String),
             traced_raw=pl.Series(run.out_traced, dtype=pl.String),
@@ -203,6 +195,56 @@ def trace_taint(
         stops=stops,
         rows_processed=relevant.height,
     )
+
+
+def _flagged(
+    rows: pl.DataFrame,
+    reach: Collection[str],
+    stops: Collection[str],
+    seeds: Collection[str],
+    start_ord: int,
+) -> pl.DataFrame:
+    """The skeleton's ``rows`` with what the loop needs to know of each beyond its columns,
+    compared as categorical codes: ``_from_live`` (the sender's book gives up value: reached,
+    not a stop), ``_to_live``, ``_to_stop``, ``_to_tracked`` (reached) and ``_seed_in``."""
+
+    def among(addresses: Iterable[str]) -> pl.Series:
+        return pl.Series(sorted(addresses), dtype=pl.String).cast(pl.Categorical).implode()
+
+    live = among(set(reach) - set(stops))
+    return rows.select(
+        "ord",
+        "row",
+        "block_number",
+        _from_live=pl.col("src").is_in(live),
+        _to_live=pl.col("dst").is_in(live),
+        _to_stop=pl.col("dst").is_in(among(stops)),
+        _to_tracked=pl.col("dst").is_in(among(reach)),
+        _seed_in=pl.col("dst").is_in(among(seeds)) & (pl.col("ord") >= start_ord),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Chunks:
+    """Reads the engine's rows a chunk at a time (a transaction never straddles a chunk, so
+    its swaps and wraps are found within one)."""
+
+    transfers: pl.DataFrame
+    wrappers: Collection[str]
+    stops: frozenset[str]
+    swap_detection: bool
+
+    def load(
+        self, rows: pl.DataFrame
+    ) -> tuple[pl.DataFrame, dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]]]:
+        """The engine's columns of ``rows`` (a slice of the flagged skeleton) with its flags,
+        and the chunk's swap candidates."""
+        frame = engine_rows(self.transfers, rows["row"]).hstack(
+            rows.select(pl.selectors.starts_with("_"))
+        )
+        frame = _mark_wraps(frame, self.wrappers, self.stops, enabled=self.swap_detection)
+        swaps = swap_candidates(frame) if self.swap_detection else {}
+        return frame, swaps
 
 
 def _mark_wraps(
@@ -263,32 +305,31 @@ class _SwapState:
 class _Run:
     """The sequential pass; state lives here so the loop body stays flat."""
 
-    def __init__(  # noqa: PLR0917 (internal; called once)
+    def __init__(
         self,
-        rows: pl.DataFrame,
+        chunks: _Chunks,
+        relevant: pl.DataFrame,
         ledger: Ledger,
-        stops: frozenset[str],
         seeds: frozenset[str],
-        swaps: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]],
         links: Sequence[Link],
     ) -> None:
         self.ledger = ledger
-        self.stops = stops
+        self.stops = chunks.stops
         self.seeds = seeds
-        self.swaps = swaps
-        self.rows = rows
-        self.offset = 0  # index of the loaded chunk's first row in ``rows``
-        self._load(rows.clear())
+        self.chunks = chunks
+        self.relevant = relevant  # the flagged skeleton of the rows to visit, in order
+        self.swaps: dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]] = {}
+        self._load(relevant.clear())
         self.received: dict[Key, int] = defaultdict(int)
         self.sent: dict[Key, int] = defaultdict(int)
-        self.out_index: list[int] = []
+        self.out_index: list[int] = []  # rows of ``transfers`` that carried traced value
         self.out_traced: list[str] = []
         self.out_converted: list[str] = []
         self.conversions: list[Conversion] = []
-        # Links: what their source transactions moved into stops, (from, asset) → [in, traced].
+        # Links: what their source transactions moved into stops, (from, asset) -> [in, traced].
         self.link_sources = {link.from_tx for link in links}
         self.link_in: dict[str, dict[Key, list[int]]] = defaultdict(lambda: defaultdict(_pair))
-        present = self._link_rows_present(rows, links)
+        present = self._link_rows_present(chunks.transfers, links)
         self.row_links: dict[str, dict[Key, Link]] = defaultdict(dict)
         synthetic: list[Link] = []
         for link in links:
@@ -304,15 +345,20 @@ class _Run:
         self.deferred: list[tuple[int, Link | None]] = []
 
     @staticmethod
-    def _link_rows_present(rows: pl.DataFrame, links: Sequence[Link]) -> set[tuple[str, str, str]]:
+    def _link_rows_present(
+        transfers: pl.DataFrame, links: Sequence[Link]
+    ) -> set[tuple[str, str, str]]:
         to_txs = [link.to_tx for link in links if link.to_tx is not None]
         if not to_txs:
             return set()
-        hits = rows.filter(pl.col("transaction_hash").is_in(to_txs))
-        return set(hits.select("transaction_hash", "to_address", "asset").iter_rows())
+        hits = transfers.filter(moves_value() & pl.col("transaction_hash").is_in(to_txs))
+        return set(hits.select("transaction_hash", "to_address", asset_key_expr()).iter_rows())
 
-    def _load(self, chunk: pl.DataFrame) -> None:
-        """Columns of one chunk as Python lists (what the loop indexes)."""
+    def _load(self, rows: pl.DataFrame) -> None:
+        """One chunk of the relevant rows: their columns and flags as Python lists (what the
+        loop indexes), and the chunk's swap candidates."""
+        chunk, self.swaps = self.chunks.load(rows)
+        self.rows: list[int] = rows["row"].to_list()
         self.blocks: list[int] = chunk["block_number"].to_list()
         self.txs: list[str] = chunk["transaction_hash"].to_list()
         self.froms: list[str] = chunk["from_address"].to_list()
@@ -330,18 +376,17 @@ class _Run:
         """Chunks of about CHUNK_ROWS rows, cut at block ends: Python lists of the whole
         table would cost ~0.5 KiB per row, and no transaction (nor a synthetic link, applied
         at a block's end) straddles a cut."""
-        blocks = self.rows["block_number"]
-        total = self.rows.height
+        blocks = self.relevant["block_number"]
+        total = self.relevant.height
         start = 0
         while start < total:
             end = min(start + CHUNK_ROWS, total)
             if end < total:
                 end = int(blocks.search_sorted(blocks[end - 1], side="right"))
-            self.offset = start
-            self._load(self.rows.slice(start, end - start))
+            self._load(self.relevant.slice(start, end - start))
             self._loop_chunk()
             start = end
-        self._load(self.rows.clear())
+        self._load(self.relevant.clear())
         while self.pending:
             self._apply_synthetic(self.pending.pop(0))
 
@@ -397,7 +442,7 @@ class _Run:
             if traced:
                 self.received[recipient] += traced
         if traced:
-            self.out_index.append(self.offset + i)
+            self.out_index.append(self.rows[i])
             self.out_traced.append(str(traced))
             self.out_converted.append(str(converted))
         return carried, converted

@@ -1,6 +1,6 @@
 """Whole-table work for the taint engine, vectorised in polars.
 
-1. :func:`ordered_rows` keeps the rows that move value and puts them in processing order.
+1. :func:`processing_order` keeps the rows that move value and puts them in processing order.
 2. :func:`reachable` finds, by time-respecting forward search, every address traced value can
    reach; the engine's sequential loop then only visits rows touching those addresses.
 3. :func:`swap_candidates` finds (transaction, address) pairs that sent one asset and received
@@ -31,21 +31,17 @@ from tracer.transfers.schema import TransferKind
 ASSET_SEPARATOR = "#"  # token_address#token_id for NFTs and ERC-1155 in the engine's asset key
 
 
-# What the engine, its result frame and the graph use; the rest stays in the caller's table.
-_ENGINE_COLUMNS = (
-    "chain_id",
+# The columns the engine reads, per chunk of rows (see :func:`engine_rows`); the rest stays in
+# the caller's table and is gathered only for the traced rows of the result.
+ENGINE_COLUMNS = (
     "block_number",
-    "block_time",
     "transaction_hash",
     "transfer_kind",
-    "log_index",
-    "trace_address",
     "from_address",
     "to_address",
     "token_address",
     "token_id",
     "value_raw",
-    "tx_succeeded",
 )
 
 
@@ -57,8 +53,32 @@ def asset_key_expr() -> pl.Expr:
     )
 
 
-def ordered_rows(transfers: pl.DataFrame) -> pl.DataFrame:
-    """Value-moving rows in processing order, with ``ord`` (their position) and ``asset``."""
+def moves_value() -> pl.Expr:
+    """Rows that change balances: succeeded (or unknown), non-zero, between two addresses."""
+    return (
+        pl.col("tx_succeeded").fill_null(True)
+        & (pl.col("value_raw") != "0")
+        & pl.col("from_address").is_not_null()
+        & pl.col("to_address").is_not_null()
+        & (pl.col("from_address") != pl.col("to_address"))
+    )
+
+
+# Nulls sort last, as these: sorting by nullable keys with ``nulls_last`` takes polars' row
+# encoding path, about 200 bytes a row at 1M rows, where non-null keys cost a few.
+_LAST_NUMBER = 2**63 - 1
+_LAST_TEXT = "~"  # after every digit, comma, letter and "0x" text a key holds
+
+
+def processing_order(transfers: pl.DataFrame) -> pl.DataFrame:
+    """The value-moving rows in processing order, as a skeleton: ``ord`` (the position),
+    ``row`` (the row's index in ``transfers``), ``block_number``, and the sender and
+    recipient as categoricals (``src``, ``dst``).
+
+    Only the sort keys and these few narrow columns are materialised, never a sorted copy of
+    the table's text columns: at 10M rows a sorted copy of the rows cost about 5 GiB, this
+    skeleton about 200 MiB. The engine gathers the columns it reads a chunk at a time.
+    """
     kind = pl.col("transfer_kind").cast(pl.String)
     kind_rank = (
         pl.when(kind == TransferKind.NATIVE.value)
@@ -71,60 +91,76 @@ def ordered_rows(transfers: pl.DataFrame) -> pl.DataFrame:
     trace_key = (
         pl.col("trace_address").str.split(",").list.eval(pl.element().str.zfill(6)).list.join(",")
     )
-    live = (
+    keys = (
         transfers.lazy()
-        .select(_ENGINE_COLUMNS)
-        .filter(
-            pl.col("tx_succeeded").fill_null(True)
-            & (pl.col("value_raw") != "0")
-            & pl.col("from_address").is_not_null()
-            & pl.col("to_address").is_not_null()
-            & (pl.col("from_address") != pl.col("to_address"))
+        .with_row_index("row")
+        .filter(moves_value())
+        .select(
+            "row",
+            "block_number",
+            pl.col("transaction_hash").fill_null(_LAST_TEXT),
+            pl.col("log_index").fill_null(_LAST_NUMBER),
+            kind_rank.alias("_kind"),
+            trace_key.fill_null(_LAST_TEXT).alias("_trace"),
+            pl.col("token_id").fill_null(_LAST_TEXT),
         )
-        .with_columns(asset=asset_key_expr())
         .collect()
     )
-    # Sort the keys, then gather the rows once: a multi-key sort of the whole frame peaked at
-    # about four times the table's size, this at about half.
-    order = live.select(
+    keys = keys.with_columns(_first_log=_first_log_index(keys))
+    order = keys.select(
         pl.arg_sort_by(
-            [
-                pl.col("block_number"),
-                pl.col("log_index").min().over("block_number", "transaction_hash"),
-                pl.col("transaction_hash"),
-                kind_rank,
-                trace_key,
-                pl.col("log_index"),
-                pl.col("token_id"),
-            ],
-            nulls_last=True,
+            ["block_number", "_first_log", "transaction_hash", "_kind", "_trace", "log_index",
+             "token_id"],
         )
-    ).to_series()
-    return live[order].with_row_index("ord")
+    ).to_series()  # fmt: skip
+    ordered = keys.select("row", "block_number")[order]
+    del keys, order
+    # Categoricals share one global string->u32 mapping: the reachability joins compare
+    # integers, and two columns of 4-byte codes replace two of text.
+    ends = transfers.select(
+        src=pl.col("from_address").cast(pl.Categorical),
+        dst=pl.col("to_address").cast(pl.Categorical),
+    )[ordered["row"]]
+    return ordered.hstack(ends).with_row_index("ord")
+
+
+def _first_log_index(keys: pl.DataFrame) -> pl.Series:
+    """Each row's transaction's first ``log_index`` (``_LAST_NUMBER``: it has no logs).
+
+    By sorting rather than a window over (block, transaction): polars' windows and group-bys
+    over a text key materialise every group, about 300 bytes a row, where a sort of the keys
+    costs a few bytes a row.
+    """
+    by_tx = keys.select(pl.arg_sort_by("block_number", "transaction_hash", "log_index")).to_series()
+    grouped = keys.select("block_number", "transaction_hash", "log_index")[by_tx]
+    starts = (
+        (pl.col("block_number") != pl.col("block_number").shift(1))
+        | (pl.col("transaction_hash") != pl.col("transaction_hash").shift(1))
+    ).fill_null(value=True)
+    # A transaction's first row holds its smallest log index, if it has any.
+    marked = grouped.select(group=starts.cum_sum() - 1, first=pl.col("log_index"), start=starts)
+    firsts = marked.filter("start")["first"]
+    in_tx_order = firsts.gather(marked["group"])
+    return in_tx_order.gather(by_tx.arg_sort())
 
 
 def reachable(
-    rows: pl.DataFrame,
+    skeleton: pl.DataFrame,
     starts: dict[str, int],
     stops: Collection[str],
 ) -> dict[str, int]:
-    """Address → the earliest ``ord`` at which traced value can reach it.
+    """Address -> the earliest ``ord`` at which traced value can reach it.
 
-    ``starts`` gives the seeds (and link targets) with the ord they start from. An edge is
-    followed when it comes after its sender was reached; stops receive but never pass on.
-    Bellman-Ford over time: every round joins the whole edge list once against the addresses
-    whose earliest time improved, so the number of rounds is the longest chain of first
-    arrivals, not the table's size.
+    ``skeleton`` is :func:`processing_order`'s. ``starts`` gives the seeds (and link
+    targets) with the ord they start from. An edge is followed when it comes after its sender
+    was reached; stops receive but never pass on. Bellman-Ford over time: every round joins
+    the whole edge list once against the addresses whose earliest time improved, so the
+    number of rounds is the longest chain of first arrivals, not the table's size.
     """
-    if rows.is_empty() or not starts:
+    if skeleton.is_empty() or not starts:
         return dict(starts)
-    # Categoricals share one global string→u32 mapping, so these joins compare integers.
-    excluded = sorted(set(stops) - set(starts))
-    edges = rows.filter(~pl.col("from_address").is_in(excluded)).select(
-        "ord",
-        src=pl.col("from_address").cast(pl.Categorical),
-        dst=pl.col("to_address").cast(pl.Categorical),
-    )
+    excluded = pl.Series(sorted(set(stops) - set(starts)), dtype=pl.String).cast(pl.Categorical)
+    edges = skeleton.filter(~pl.col("src").is_in(excluded.implode())).select("ord", "src", "dst")
     best = pl.DataFrame(
         {"addr": list(starts), "t": list(starts.values())},
         schema={"addr": pl.Categorical, "t": pl.UInt32},
@@ -149,12 +185,25 @@ def reachable(
     return dict(zip(names, best["t"].to_list(), strict=True))
 
 
+def touching(skeleton: pl.DataFrame, addresses: Collection[str]) -> pl.DataFrame:
+    """The skeleton's rows whose sender or recipient is among ``addresses``."""
+    wanted = pl.Series(sorted(addresses), dtype=pl.String).cast(pl.Categorical)
+    return skeleton.filter(
+        pl.col("src").is_in(wanted.implode()) | pl.col("dst").is_in(wanted.implode())
+    )
+
+
+def engine_rows(transfers: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """The engine's columns of ``transfers``' rows ``rows`` (in that order), with ``asset``."""
+    return transfers.select(ENGINE_COLUMNS)[rows].with_columns(asset=asset_key_expr())
+
+
 def swap_candidates(
-    rows: pl.DataFrame, addresses: Collection[str], stops: Collection[str]
+    rows: pl.DataFrame,
 ) -> dict[str, dict[str, tuple[frozenset[str], frozenset[str]]]]:
-    """transaction → address → (input assets, output assets) for every non-stop address in
-    ``addresses`` that, in one transaction, sent an asset it did not receive there and received
-    an asset it did not send there."""
+    """transaction → address → (input assets, output assets) for every live address (reached,
+    not a stop: the rows' ``_from_live`` and ``_to_live`` flags) that, in one transaction,
+    sent an asset it did not receive there and received an asset it did not send there."""
     if rows.is_empty():
         return {}
     # A swap needs two rows in one transaction; rows of a transaction are adjacent (sorted).
@@ -162,15 +211,14 @@ def swap_candidates(
     rows = rows.filter((tx == tx.shift(1)) | (tx == tx.shift(-1)))
     if rows.is_empty():
         return {}
-    live = list(set(addresses) - set(stops))
     sides = pl.concat(
         [
-            rows.select(
+            rows.filter(pl.col("_from_live")).select(
                 "transaction_hash", "asset", address="from_address", sent=pl.lit(True)
-            ).filter(pl.col("address").is_in(live)),
-            rows.select(
+            ),
+            rows.filter(pl.col("_to_live")).select(
                 "transaction_hash", "asset", address="to_address", sent=pl.lit(False)
-            ).filter(pl.col("address").is_in(live)),
+            ),
         ]
     )
     per_asset = sides.group_by("transaction_hash", "address", "asset").agg(
