@@ -193,7 +193,10 @@ def find_offramps(
     missing = [c for c in TRACED_COLUMNS if c not in traced.columns]
     if missing:
         raise ValueError(f"the traced frame lacks the columns {missing}")
-    arrived = fungible_moves(transfers).join(
+    # Narrowed to the traced transactions first: a join on the whole table's six-column key
+    # would encode every row's key.
+    traced_txs = traced["transaction_hash"].unique().implode()
+    arrived = fungible_moves(transfers.filter(pl.col("transaction_hash").is_in(traced_txs))).join(
         traced.select(TRACED_COLUMNS), on=list(UNIQUE_KEY), how="inner", nulls_equal=True
     )
     detected = {(d.chain_id, d.address): d for d in deposit_addresses}

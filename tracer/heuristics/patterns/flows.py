@@ -29,7 +29,7 @@ import polars as pl
 
 from tracer.findings import Finding
 from tracer.heuristics.base import HeuristicSpec, Parameter, ParameterValue, Reference
-from tracer.heuristics.exchanges.deposit_address import fungible_moves
+from tracer.heuristics.exchanges.deposit_address import is_fungible_move
 from tracer.labels.store import LabelStore
 from tracer.types import NATIVE_TOKEN
 
@@ -211,27 +211,19 @@ class _Moves:
         self._sighting: dict[str, tuple[int, str, int]] = {}  # address -> (block, tx, chain)
         self._transfers = transfers
         self._complete = focus is None and keep is None
-        frame = fungible_moves(transfers).with_columns(
-            pl.col("token_address").fill_null(NATIVE_TOKEN)
-        )
+        moves = _fungible(transfers)
         if focus is not None:
-            addresses = sorted(set(focus))
-            frame = frame.filter(
-                pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
-            )
+            addresses = pl.Series(sorted(set(focus)), dtype=pl.String)
+            moves = moves.filter(_touches(addresses))
         pairs: set[tuple[str, str]] | None = None
         if keep is not None:
             sightings = None
             if fresh:  # first sightings of every recipient, to count the fresh ones
-                paid = (
-                    frame
-                    if focus is None
-                    else frame.filter(pl.col("from_address").is_in(addresses))
-                )
-                recipients = paid["to_address"].unique()
-                sightings = self._remember(_first_sightings(transfers, recipients.to_list()))
+                paid = moves if focus is None else moves.filter(_sent_by(addresses))
+                recipients = paid.select(pl.col("to_address").unique()).collect().to_series()
+                sightings = self._remember(_first_sightings(transfers, recipients))
             summary = _pair_summary(
-                frame, None if focus is None else addresses, set(traced), sightings
+                moves, None if focus is None else addresses, set(traced), sightings
             )
             pairs = set(summary.filter(keep).select("address", "token").iter_rows())
             # Never subjects (see _subjects): dropped before any book is built.
@@ -240,12 +232,11 @@ class _Moves:
                 chains = self.chains({address for address, _token in pairs} - dropped)
                 dropped |= {a for a, chain in chains.items() if labels.is_service(a, chain)}
             pairs = {(address, token) for address, token in pairs if address not in dropped}
-            wanted = sorted({address for address, _token in pairs})
-            frame = frame.filter(
-                pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
-            )
+            wanted = pl.Series(sorted({address for address, _token in pairs}), dtype=pl.String)
+            moves = moves.filter(_touches(wanted))
             if horizon_seconds is not None:
-                frame = _within_horizon(frame, summary, pairs, horizon_seconds)
+                moves = _within_horizon(moves, summary, pairs, horizon_seconds)
+        frame = moves.collect()
         columns: tuple[str, ...] = (
             "chain_id", "block_number", "block_time", "transaction_hash",
             "from_address", "to_address", "token_address", "value_raw",
@@ -283,7 +274,7 @@ class _Moves:
         wanted = set(addresses)
         missing = [] if self._complete else sorted(wanted - set(self._sighting))
         if missing:
-            self._remember(_first_sightings(self._transfers, missing))
+            self._remember(_first_sightings(self._transfers, pl.Series(missing, dtype=pl.String)))
         return {address: self._sighting[address] for address in wanted}
 
     def _remember(self, sightings: pl.DataFrame) -> pl.DataFrame:
@@ -317,25 +308,46 @@ def _subjects(
     ]
 
 
+def _fungible(transfers: pl.DataFrame) -> pl.LazyFrame:
+    """The moves the patterns read, lazily: only the columns they use, so no query below
+    copies the table's other columns (at 10M rows each eager copy cost gigabytes)."""
+    return (
+        transfers.lazy()
+        .filter(is_fungible_move())
+        .select(
+            "chain_id", "block_number", "block_time", "transaction_hash", "from_address",
+            "to_address", pl.col("token_address").fill_null(NATIVE_TOKEN), "value_raw",
+        )
+    )  # fmt: skip
+
+
+def _sent_by(addresses: pl.Series) -> pl.Expr:
+    return pl.col("from_address").is_in(addresses.implode())
+
+
+def _touches(addresses: pl.Series) -> pl.Expr:
+    wanted = addresses.implode()
+    return pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
+
+
 def _receivers_from(transfers: pl.DataFrame, senders: set[str]) -> set[str]:
-    received = fungible_moves(transfers).filter(pl.col("from_address").is_in(sorted(senders)))
-    return set(received["to_address"].unique().to_list())
+    received = _fungible(transfers).filter(_sent_by(pl.Series(sorted(senders), dtype=pl.String)))
+    return set(received.select(pl.col("to_address").unique()).collect().to_series().to_list())
 
 
-def _first_sightings(transfers: pl.DataFrame, addresses: list[str]) -> pl.DataFrame:
+def _first_sightings(transfers: pl.DataFrame, addresses: pl.Series) -> pl.DataFrame:
     """(address, block_number, transaction_hash, chain_id) of each address's first transfer
     (the table's order: block, then transaction hash)."""
-    touching = fungible_moves(transfers).filter(
-        pl.col("from_address").is_in(addresses) | pl.col("to_address").is_in(addresses)
-    )
+    wanted = addresses.implode()
+    touching = _fungible(transfers).filter(_touches(addresses))
     sightings = pl.concat(
         [
-            touching.select(
-                pl.col(side).alias("address"), "block_number", "transaction_hash", "chain_id"
+            touching.filter(pl.col(side).is_in(wanted)).select(
+                _code(side).alias("address"), "block_number", "transaction_hash", "chain_id"
             )
             for side in ("from_address", "to_address")
         ]
-    ).filter(pl.col("address").is_in(addresses))
+    )
     # The smallest (block, tx) per address, by two group-bys rather than a sort of every
     # sighting (much cheaper when the addresses are busy).
     first_block = sightings.group_by("address").agg(pl.col("block_number").min())
@@ -347,26 +359,31 @@ def _first_sightings(transfers: pl.DataFrame, addresses: list[str]) -> pl.DataFr
             pl.col("transaction_hash").min(),
             pl.col("chain_id").sort_by("transaction_hash").first(),
         )
-        .select("address", "block_number", "transaction_hash", "chain_id")
+        .select(pl.col("address").cast(pl.String), "block_number", "transaction_hash", "chain_id")
+        .collect()
     )
 
 
 def _within_horizon(
-    frame: pl.DataFrame,
+    frame: pl.LazyFrame,
     summary: pl.DataFrame,
     pairs: set[tuple[str, str]],
     seconds: int,
-) -> pl.DataFrame:
+) -> pl.LazyFrame:
     """The rows a kept pair's books need when a detector looks no later than ``seconds``
     after the pair's first inflow, each with the horizon of its sender's and recipient's
     pair (null: that side's book is not kept)."""
     kept = pl.DataFrame(
         sorted(pairs), schema={"address": pl.String, "token": pl.String}, orient="row"
     )
-    until = summary.join(kept, on=["address", "token"], how="semi").select(
-        "address",
-        "token",
-        (pl.col("first_in_time") + pl.duration(seconds=seconds)).alias("until"),
+    until = (
+        summary.lazy()
+        .join(kept.lazy(), on=["address", "token"], how="semi")
+        .select(
+            "address",
+            "token",
+            (pl.col("first_in_time") + pl.duration(seconds=seconds)).alias("until"),
+        )
     )
     for side, name in (("from_address", "src_until"), ("to_address", "dst_until")):
         frame = frame.join(
@@ -381,59 +398,74 @@ def _within_horizon(
 
 
 def _pair_summary(
-    frame: pl.DataFrame,
-    addresses: list[str] | None,
+    moves: pl.LazyFrame,
+    addresses: pl.Series | None,
     traced: set[str],
     sightings: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per (address, token): inflow and outflow counts, first inflow time and block,
     last outflow time, first outflow block, float sums received and sent, distinct
     recipients (and those fresh: paid in their first transfer, per ``sightings``), distinct
-    senders and distinct senders among ``traced``."""
-    sides = []
-    for incoming, side, other in (
-        (True, "to_address", "from_address"),
-        (False, "from_address", "to_address"),
-    ):
-        sides.append(
-            frame.select(
-                pl.col(side).alias("address"),
-                pl.col("token_address").alias("token"),
-                pl.col(other).alias("other"),
-                "block_number",
-                "transaction_hash",
-                "block_time",
-                pl.col("value_raw").cast(pl.Float64).alias("amount"),
-                pl.lit(incoming).alias("incoming"),
-            )
-        )
-    rows = pl.concat(sides)
+    senders and distinct senders among ``traced``.
+
+    Each side is aggregated on its own and the two joined: concatenating both sides first
+    would hold two rows per transfer.
+    """
+    amount = pl.col("value_raw").cast(pl.Float64)
+    into, out = moves, moves
     if addresses is not None:
-        rows = rows.filter(pl.col("address").is_in(addresses))
-    fresh = pl.lit(value=False)
-    if sightings is not None:
-        first = sightings.select(
-            pl.col("address").alias("other"), "block_number", "transaction_hash", first=True
-        )
-        rows = rows.join(first, on=["other", "block_number", "transaction_hash"], how="left")
-        fresh = pl.col("first").fill_null(value=False)
-    inflow, outflow = pl.col("incoming"), ~pl.col("incoming")
-    return rows.group_by("address", "token").agg(
-        fresh_recipients=pl.col("other").filter(outflow & fresh).n_unique(),
-        n_in=inflow.sum(),
-        n_out=outflow.sum(),
-        first_in_time=pl.col("block_time").filter(inflow).min(),
-        first_in_block=pl.col("block_number").filter(inflow).min(),
-        last_out_time=pl.col("block_time").filter(outflow).max(),
-        first_out_block=pl.col("block_number").filter(outflow).min(),
-        received=pl.col("amount").filter(inflow).sum(),
-        sent=pl.col("amount").filter(outflow).sum(),
-        recipients=pl.col("other").filter(outflow).n_unique(),
-        senders=pl.col("other").filter(inflow).n_unique(),
-        traced_senders=pl.col("other")
-        .filter(inflow & pl.col("other").is_in(sorted(traced)))
+        wanted = addresses.implode()
+        into = moves.filter(pl.col("to_address").is_in(wanted))
+        out = moves.filter(pl.col("from_address").is_in(wanted))
+    traced_series = pl.Series(sorted(traced), dtype=pl.String).implode()
+    inflows = into.group_by(
+        pl.col("to_address").alias("address"), pl.col("token_address").alias("token")
+    ).agg(
+        n_in=pl.len(),
+        first_in_time=pl.col("block_time").min(),
+        first_in_block=pl.col("block_number").min(),
+        received=amount.sum(),
+        senders=_code("from_address").n_unique(),
+        traced_senders=_code("from_address")
+        .filter(pl.col("from_address").is_in(traced_series))
         .n_unique(),
     )
+    fresh = pl.lit(value=False)
+    if sightings is not None:
+        first = sightings.lazy().select(
+            pl.col("address").alias("to_address"),
+            "block_number",
+            "transaction_hash",
+            first=pl.lit(value=True),
+        )
+        out = out.join(first, on=["to_address", "block_number", "transaction_hash"], how="left")
+        fresh = pl.col("first").fill_null(value=False)
+    outflows = out.group_by(
+        pl.col("from_address").alias("address"), pl.col("token_address").alias("token")
+    ).agg(
+        n_out=pl.len(),
+        last_out_time=pl.col("block_time").max(),
+        first_out_block=pl.col("block_number").min(),
+        sent=amount.sum(),
+        recipients=_code("to_address").n_unique(),
+        fresh_recipients=_code("to_address").filter(fresh).n_unique(),
+    )
+    counts = ("n_in", "n_out", "received", "sent", "senders", "traced_senders", "recipients")
+    return (
+        inflows.join(outflows, on=["address", "token"], how="full", coalesce=True)
+        .with_columns(
+            pl.col(*counts, "fresh_recipients").fill_null(0),
+            pl.col("address", "token").cast(pl.String),
+        )
+        .collect()
+    )
+
+
+def _code(column: str) -> pl.Expr:
+    """An address column as categorical codes for grouping and counting: polars' group-by
+    and ``n_unique`` on text hash and copy every row's text, on codes they compare integers
+    (about half the memory at 1M rows)."""
+    return pl.col(column).cast(pl.Categorical)
 
 
 def _active() -> pl.Expr:
