@@ -89,11 +89,22 @@ class _Graph:
         self.view = view
         self.hubs = hubs
         self.max_degree = max_degree
+        self._hub: dict[Address, bool] = {}  # asked once per neighbour of every withdrawal
 
     def is_hub(self, address: Address) -> bool:
-        if address in self.hubs:
-            return True
-        return len({c.other for c in self.view.contacts.get(address, ())}) > self.max_degree
+        known = self._hub.get(address)
+        if known is None:
+            known = self._hub[address] = address in self.hubs or self._degree_above(address)
+        return known
+
+    def _degree_above(self, address: Address) -> bool:
+        """More distinct counterparties than ``max_degree`` (stops counting there)."""
+        seen: set[Address] = set()
+        for contact in self.view.contacts.get(address, ()):
+            seen.add(contact.other)
+            if len(seen) > self.max_degree:
+                return True
+        return False
 
     def neighbours(self, address: Address) -> dict[Address, str]:
         out: dict[Address, str] = {}
