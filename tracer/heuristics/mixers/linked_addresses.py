@@ -17,7 +17,7 @@ member's confidence to the others.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from tracer.heuristics.base import HeuristicSpec, Parameter
 from tracer.heuristics.mixers.model import (
@@ -94,17 +94,16 @@ class _Graph:
     def is_hub(self, address: Address) -> bool:
         known = self._hub.get(address)
         if known is None:
-            known = self._hub[address] = address in self.hubs or self._degree_above(address)
+            self.learn((address,))
+            known = self._hub[address]
         return known
 
-    def _degree_above(self, address: Address) -> bool:
-        """More distinct counterparties than ``max_degree`` (stops counting there)."""
-        seen: set[Address] = set()
-        for contact in self.view.contacts.get(address, ()):
-            seen.add(contact.other)
-            if len(seen) > self.max_degree:
-                return True
-        return False
+    def learn(self, addresses: Iterable[Address]) -> None:
+        """Whether each of ``addresses`` is a hub, found for all of them at once."""
+        unknown = [a for a in addresses if a not in self._hub]
+        degrees = self.view.contacts.degrees(unknown, self.max_degree)
+        for address in unknown:
+            self._hub[address] = address in self.hubs or degrees[address] > self.max_degree
 
     def neighbours(self, address: Address) -> dict[Address, str]:
         out: dict[Address, str] = {}
@@ -121,6 +120,7 @@ def linked_to_cluster(
 ) -> dict[str, Evidence]:
     settings = settings_of(HEURISTICS[0], overrides)
     graph = _Graph(view, traced.hubs, as_int(settings, "max_degree"))
+    graph.learn((*traced.addresses, *(w.recipient for w in withdrawals)))
     members = {a for a in traced.addresses if not graph.is_hub(a)}
     found: dict[str, Evidence] = {}
     for w in withdrawals:

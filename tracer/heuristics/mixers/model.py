@@ -84,7 +84,7 @@ class MixerView:
     deposits: tuple[Deposit, ...]  # chronological
     withdrawals: tuple[Withdrawal, ...]  # chronological
     fingerprints: Mapping[str, tuple[Address, Fingerprint]]  # tx -> (sender, fingerprint)
-    contacts: Mapping[Address, tuple[Contact, ...]]  # pools excluded
+    contacts: Contacts  # pools excluded
     sent: Mapping[Address, tuple[SentTx, ...]]  # every transaction an address sent
 
     def pool_txs(self) -> set[str]:
@@ -224,7 +224,7 @@ def _fingerprint(gas_price: int | None, tip: int | None) -> Fingerprint | None:
     return None if gas_price is None else ("gas_price", gas_price)
 
 
-def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> _Contacts:
+def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> Contacts:
     """Who each address exchanged value with, outside the pools (a withdrawal's own payout
     is not a link between its recipient and anyone)."""
     kept = transfers.select(
@@ -241,14 +241,14 @@ def _contacts(transfers: pl.DataFrame, pools: set[Address]) -> _Contacts:
     index = pl.concat(
         [kept.select(pl.col(side).alias("key"), "row") for side in ("from_key", "to_key")]
     ).sort("key", "row")
-    return _Contacts(transfers, index["key"], index["row"])
+    return Contacts(transfers, index["key"], index["row"])
 
 
 _HASH_SEED: Final = 20_221_108
 _CHUNK: Final = 1_000_000
 
 
-class _Contacts(Mapping[Address, tuple[Contact, ...]]):
+class Contacts(Mapping[Address, tuple[Contact, ...]]):
     """Each address's contacts in (block, tx, other) order, answered on demand: an index of
     (address hash, row) sorted by hash points at the address's rows of the transfer table.
     Building every address's tuple up front cost more time and memory than all the signals
@@ -267,11 +267,42 @@ class _Contacts(Mapping[Address, tuple[Contact, ...]]):
             self._rows.extend(rows.slice(start, _CHUNK).to_list())
         self._found: dict[Address, tuple[Contact, ...]] = {}
 
+    def _span(self, address: Address) -> tuple[int, int]:
+        key = pl.Series([address], dtype=pl.String).hash(_HASH_SEED)[0]
+        start = bisect_left(self._keys, key)
+        return start, bisect_right(self._keys, key, lo=start)
+
+    def degrees(self, addresses: Iterable[Address], cap: int) -> dict[Address, int]:
+        """Each address's number of distinct contacts, exact up to ``cap`` (above it: some
+        number above ``cap``), in two batched queries rather than one per address."""
+        wanted = sorted(set(addresses))
+        keys = pl.Series(wanted, dtype=pl.String).hash(_HASH_SEED).to_list()
+        spans = {
+            a: (bisect_left(self._keys, k), bisect_right(self._keys, k))
+            for a, k in zip(wanted, keys, strict=True)
+        }
+        # Fewer transfers than the cap: fewer contacts (a hash shared with another address
+        # can only add rows). Only the busy rest are counted.
+        out = {a: end - start for a, (start, end) in spans.items()}
+        busy = [a for a, count in out.items() if count > cap]
+        if not busy:
+            return out
+        rows = sorted({row for a in busy for row in self._rows[spans[a][0] : spans[a][1]]})
+        frame = self._transfers[rows]
+        among = pl.Series(busy, dtype=pl.String).implode()
+        sides = pl.concat(
+            [
+                frame.select(address=pl.col(mine), other=pl.col(theirs))
+                for mine, theirs in (("from_address", "to_address"), ("to_address", "from_address"))
+            ]
+        ).filter(pl.col("address").is_in(among))
+        counted = sides.group_by("address").agg(pl.col("other").n_unique())
+        out.update(dict(counted.iter_rows()))
+        return out
+
     def __getitem__(self, address: Address) -> tuple[Contact, ...]:
         if address not in self._found:
-            key = pl.Series([address], dtype=pl.String).hash(_HASH_SEED)[0]
-            start = bisect_left(self._keys, key)
-            end = bisect_right(self._keys, key, lo=start)
+            start, end = self._span(address)
             found: set[Contact] = set()
             rows = self._transfers[list(self._rows[start:end])]
             for src, dst, tx, block in rows.rows():
