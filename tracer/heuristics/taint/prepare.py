@@ -111,6 +111,7 @@ def processing_order(transfers: pl.DataFrame) -> pl.DataFrame:
         pl.arg_sort_by(
             ["block_number", "_first_log", "transaction_hash", "_kind", "_trace", "log_index",
              "token_id"],
+            maintain_order=True,  # rows equal in every key (not unique) keep the table's order
         )
     ).to_series()  # fmt: skip
     ordered = keys.select("row", "block_number")[order]
