@@ -4,7 +4,7 @@ large transfer table with them.
     .venv/bin/python -m benchmarks.token_metadata [--tokens 1000] [--rows 1000000]
 
 A bulk anvil gets ``--tokens`` token contracts (TestUSD, with one in ten a bytes32-symbol
-token and one in ten without decimals(), from MetadataOddities.sol). Timed: the cold read
+token and one in ten without decimals(), from OddTokens.sol). Timed: the cold read
 (every answer asked: eth_chainId, eth_blockNumber, then three eth_calls per token in
 batches of 100 calls, no rate limit), the warm read (a new source on a dead endpoint, every
 answer from the cache), and :func:`~tracer.transfers.token_metadata.fill_transfers` on a
@@ -40,10 +40,13 @@ def deploy(chain: Chain, count: int) -> list[str]:
     deployer = chain.accounts()[0]
     tenth = count // 10
     plan = {"Bytes32SymbolToken": tenth, "NoDecimalsToken": tenth, "TestUSD": count - 2 * tenth}
+    arguments = {"NoDecimalsToken": ("No Decimals", "NODEC")}
     return [
         contract.address
         for kind, instances in plan.items()
-        for contract in chain.deploy_many(kind, [()] * instances, sender=deployer)
+        for contract in chain.deploy_many(
+            kind, [arguments.get(kind, ())] * instances, sender=deployer
+        )
     ]
 
 

@@ -102,7 +102,7 @@ def odd_case(anvil: AnvilNode) -> Iterator[OddCase]:
     with Chain.of(anvil) as chain:
         owner = chain.accounts()[0]
         fee = chain.deploy("FeeToken", FEE_WALLET, sender=owner)
-        bare = chain.deploy("BareToken", sender=owner)
+        bare = chain.deploy("NoDecimalsToken", "", "", sender=owner)  # no name, no symbol
         refuser = chain.deploy("EtherRefuser", sender=owner)
         chain.set_balances({THIEF: 0, HOP: ETH // 10})
         chain.transact(Tx(owner, THIEF, 5 * ETH))

@@ -86,8 +86,8 @@ class OddChain:
 
 @pytest.fixture
 def odd_chain(tmp_path: Path) -> Iterator[OddChain]:
-    """A seed holding four tokens (tUSD and the three of MetadataOddities.sol) that pays
-    each of them into a deposit address, which sweeps them to a labelled exchange."""
+    """A seed holding four tokens (tUSD and the three metadata oddities of OddTokens.sol)
+    that pays each of them into a deposit address, which sweeps them to a labelled exchange."""
     seed = "0x" + "5e" * 20
     deposit = "0x" + "de" * 20
     exchange = "0x" + "ec" * 20
@@ -100,9 +100,10 @@ def odd_chain(tmp_path: Path) -> Iterator[OddChain]:
             "Bytes32SymbolToken": 1_500_000_000_000_000_000,  # 1.5 MKR
             "HostileMetadataToken": 7,
         }
+        arguments = {"NoDecimalsToken": ("No Decimals", "NODEC")}
         tokens: dict[str, str] = {}
         for name, amount in amounts.items():
-            token = chain.deploy(name, sender=deployer)
+            token = chain.deploy(name, *arguments.get(name, ()), sender=deployer)
             token.transact("mint", seed, amount, sender=deployer)
             token.transact("transfer", deposit, amount, sender=seed)
             token.transact("transfer", exchange, amount, sender=deposit)

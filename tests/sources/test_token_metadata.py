@@ -19,7 +19,7 @@ from tracer.sources.jsonrpc import JsonRpcSource
 from tracer.sources.token_metadata import outcome_of, read_token_metadata
 from tracer.sources.transport import Transport
 from tracer.testbed.anvil import AnvilNode, AnvilOptions, free_loopback_port
-from tracer.testbed.chain import Chain
+from tracer.testbed.chain import Chain, NodeRequestError
 from tracer.transfers.schema import TRANSFER_SCHEMA, transfers_from_rows
 from tracer.transfers.token_metadata import (
     MAX_NAME_CHARS,
@@ -254,7 +254,11 @@ def tokens() -> Iterator[Tokens]:
     with AnvilNode(AnvilOptions()) as node, Chain(node.url) as chain:
         deployer = chain.accounts()[0]
         names = ("NoDecimalsToken", "Bytes32SymbolToken", "HostileMetadataToken", "TestUSD")
-        by_name = {name: chain.deploy(name, sender=deployer).address for name in names}
+        arguments = {"NoDecimalsToken": ("No Decimals", "NODEC")}
+        by_name = {
+            name: chain.deploy(name, *arguments.get(name, ()), sender=deployer).address
+            for name in names
+        }
         by_name["account"] = deployer.lower()
         yield Tokens(node, chain.block_number(), by_name)
 
@@ -267,6 +271,30 @@ async def transport() -> AsyncIterator[Transport]:
 
 def recorded_facts() -> dict[str, TokenFacts]:
     return {t["token"]: expected_facts(t) for t in RECORDED if t["source"] == "anvil"}
+
+
+def test_the_testbed_still_sends_the_recorded_answers_byte_for_byte(tokens: Tokens) -> None:
+    """The anvil answers of the fixture came from these contracts: a change to a contract
+    that alters what it answers must fail here, not leave the fixture describing another."""
+    selectors = {"decimals": "0x313ce567", "symbol": "0x95d89b41", "name": "0x06fdde03"}
+    recorded = [t for t in RECORDED if t["source"] == "anvil"]
+    assert sorted(t["token"] for t in recorded) == sorted(tokens.by_name.values())
+    with Chain(tokens.node.url) as chain:
+        for token in recorded:
+            at = {"to": token["token"]}
+            outcomes = chain.batch_outcomes(
+                [
+                    ("eth_call", [{**at, "data": data}, hex(tokens.head)])
+                    for data in selectors.values()
+                ]
+            )
+            for name, got in zip(selectors, outcomes, strict=True):
+                answer = token["answers"][name]
+                if isinstance(got, NodeRequestError):
+                    sent = {"code": got.code, "message": got.rpc_message, "data": got.data}
+                    assert sent == answer["error"], (token["about"], name)
+                else:
+                    assert got == answer["result"], (token["about"], name)
 
 
 async def test_one_batch_then_the_cache_alone(

@@ -81,12 +81,12 @@ CONTRACTS = (
     "UniswapV2Router",
     "Bridge",
     "DepositForwarder",
-    # MetadataOddities.sol: tokens with unusual metadata getters
+    # OddTokens.sol: tokens with unusual metadata getters or a transfer fee, and a contract
+    # that refuses ether
     "NoDecimalsToken",
     "Bytes32SymbolToken",
     "HostileMetadataToken",
-    "FeeToken",  # OddTokens.sol: tokens and a contract that behave oddly on purpose
-    "BareToken",
+    "FeeToken",
     "EtherRefuser",
 )
 
@@ -166,13 +166,19 @@ def test_compile_script_writes_artefacts_and_fails_loudly(tmp_path: Path) -> Non
     env = {**os.environ, "NODE_PATH": str(REPO_ROOT / "node_modules")}
     node = shutil.which("node")
     assert node is not None
+    # Left by an earlier build whose sources defined a contract that no source defines now.
+    (work / "build").mkdir()
+    (work / "build" / "Removed.json").write_text("{}\n")
+    (work / "build" / "notes.txt").write_text("not an artefact\n")
 
     done = subprocess.run(
         [node, str(work / "compile.js")], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
+    assert "removed Removed.json" in done.stdout
     written = sorted(p.name for p in (work / "build").iterdir())
-    assert written == sorted(f"{name}.json" for name in CONTRACTS)  # no temp files left
+    # No temp files left, the stale artefact gone, a file that is no artefact untouched.
+    assert written == sorted([*(f"{name}.json" for name in CONTRACTS), "notes.txt"])
     body = json.loads((work / "build" / "TornadoPool.json").read_text())
     assert set(body) == {"contractName", "abi", "bytecode", "compiler"}
     assert body == json.loads((BUILD_DIR / "TornadoPool.json").read_text())

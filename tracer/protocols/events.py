@@ -51,7 +51,6 @@ of other events are ignored without counting.
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,7 +61,14 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 
 from tracer.protocols.specs import PROTOCOL_EVENTS, Column, EventKind, EventSpec
-from tracer.transfers.untrusted import SkipError, SkipReason, address_field, show, tx_hash_field
+from tracer.transfers.untrusted import (
+    SkipError,
+    SkipReason,
+    SkipTally,
+    address_field,
+    show,
+    tx_hash_field,
+)
 
 __all__ = [
     "EVENT_KINDS",
@@ -139,7 +145,6 @@ _TRANSACTION_SORT: Final = ("chain_id", "block_number", "transaction_index", "tr
 
 _UINT64_MAX: Final = 2**64 - 1
 _INT64_MAX: Final = 2**63 - 1
-_SAMPLES_PER_REASON: Final = 3
 _QUANTITY_RE: Final = re.compile(r"0x[0-9a-fA-F]{1,64}")
 _WORD_RE: Final = re.compile(r"0x[0-9a-fA-F]{64}")
 _DATA_RE: Final = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
@@ -169,15 +174,10 @@ def merge(results: Iterable[Decoded], schema: pl.Schema) -> Decoded:
     once: expected overlap, not a skip.
     """
     collected = list(results)
-    skipped: Counter[SkipReason] = Counter()
-    samples: dict[SkipReason, tuple[str, ...]] = {}
-    for result in collected:
-        skipped.update(result.skipped)
-        for reason, examples in result.samples.items():
-            samples[reason] = (samples.get(reason, ()) + examples)[:_SAMPLES_PER_REASON]
+    tally = SkipTally().merge(*collected)
     frames = [result.table for result in collected if result.table.height]
     table = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
-    return Decoded(_canonical(table, schema), dict(skipped), samples)
+    return Decoded(_canonical(table, schema), tally.skipped, tally.samples)
 
 
 def _canonical(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
@@ -198,14 +198,10 @@ class _Collector:
     def __init__(self, schema: pl.Schema) -> None:
         self.schema = schema
         self.rows: dict[tuple[object, ...], dict[str, object]] = {}
-        self.skipped: Counter[SkipReason] = Counter()
-        self.samples: dict[SkipReason, list[str]] = {}
+        self.tally = SkipTally()
 
     def skip(self, error: SkipError) -> None:
-        self.skipped[error.reason] += 1
-        examples = self.samples.setdefault(error.reason, [])
-        if len(examples) < _SAMPLES_PER_REASON:
-            examples.append(error.detail)
+        self.tally.add(error)
 
     def add(self, key: tuple[object, ...], row: dict[str, object]) -> None:
         if key in self.rows:
@@ -220,8 +216,7 @@ class _Collector:
             schema=self.schema,
             orient="row",
         )
-        samples = {reason: tuple(examples) for reason, examples in self.samples.items()}
-        return Decoded(_canonical(table, self.schema), dict(self.skipped), samples)
+        return Decoded(_canonical(table, self.schema), self.tally.skipped, self.tally.samples)
 
 
 # --------------------------------------------------------------------------------------------

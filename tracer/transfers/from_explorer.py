@@ -44,7 +44,6 @@ node table of the same address line up row for row:
 from __future__ import annotations
 
 import re
-from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -56,6 +55,7 @@ from tracer.transfers.schema import TransferKind, canonicalise, scaled_value, tr
 from tracer.transfers.untrusted import (
     SkipError,
     SkipReason,
+    SkipTally,
     address_field,
     show,
     tx_hash_field,
@@ -76,7 +76,6 @@ _INT64_MAX: Final = 2**63 - 1
 _UINT64_MAX: Final = 2**64 - 1
 # The last second Python's datetime can hold (9999-12-31T23:59:59Z).
 _MAX_TIMESTAMP: Final = 253_402_300_799
-_SAMPLES_PER_REASON: Final = 3
 _MAX_SYMBOL_LENGTH: Final = 64
 
 # Explorers send every number as a decimal string. 78 digits hold any uint256.
@@ -317,14 +316,10 @@ class _Builder:
         self.failed = frozenset(tx.lower() for tx in failed)
         self.errored_calls: frozenset[tuple[str, str | None]] = frozenset()
         self._rows: dict[tuple[object, ...], _Row] = {}
-        self._skipped: Counter[SkipReason] = Counter()
-        self._samples: dict[SkipReason, list[str]] = {}
+        self._tally = SkipTally()
 
     def skip(self, error: SkipError) -> None:
-        self._skipped[error.reason] += 1
-        examples = self._samples.setdefault(error.reason, [])
-        if len(examples) < _SAMPLES_PER_REASON:
-            examples.append(error.detail)
+        self._tally.add(error)
 
     def gas_price(self, tx_hash: str, own: object = None) -> int | None:
         price = _optional_decimal(own, _UINT64_MAX)
@@ -374,8 +369,9 @@ class _Builder:
             }
             for row in self._rows.values()
         ]
-        samples = {reason: tuple(examples) for reason, examples in self._samples.items()}
-        return Normalised(canonicalise(transfers_from_rows(rows)), dict(self._skipped), samples)
+        return Normalised(
+            canonicalise(transfers_from_rows(rows)), self._tally.skipped, self._tally.samples
+        )
 
 
 # --------------------------------------------------------------------------------------------

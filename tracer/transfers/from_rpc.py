@@ -47,7 +47,7 @@ Conventions shared by every path, so tables from different APIs line up row for 
 from __future__ import annotations
 
 import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -65,6 +65,7 @@ from tracer.transfers.topics import (
 from tracer.transfers.untrusted import (
     SkipError,
     SkipReason,
+    SkipTally,
     address_field,
     show,
     tx_hash_field,
@@ -98,7 +99,6 @@ __all__ = [
 NATIVE_DECIMALS: Final = 18
 UINT256_MAX: Final = 2**256 - 1
 _UINT64_MAX: Final = 2**64 - 1
-_SAMPLES_PER_REASON: Final = 3
 
 # A quantity that fits a uint256: at most 64 hex digits. Longer strings are either too large
 # or absurdly padded; both mean the node is broken, and the cap keeps parsing cheap.
@@ -153,15 +153,10 @@ def merge(results: Iterable[Normalised]) -> Normalised:
     kept once by the unique key; that overlap is expected and not counted as a skip.
     """
     collected = list(results)
-    skipped: Counter[SkipReason] = Counter()
-    samples: dict[SkipReason, tuple[str, ...]] = {}
-    for result in collected:
-        skipped.update(result.skipped)
-        for reason, examples in result.samples.items():
-            samples[reason] = (samples.get(reason, ()) + examples)[:_SAMPLES_PER_REASON]
+    tally = SkipTally().merge(*collected)
     frames = [result.transfers for result in collected]
     table = canonicalise(pl.concat(frames)) if frames else transfers_from_rows([])
-    return Normalised(table, dict(skipped), samples)
+    return Normalised(table, tally.skipped, tally.samples)
 
 
 # --------------------------------------------------------------------------------------------
@@ -274,14 +269,10 @@ class _Builder:
     def __init__(self, ctx: _Context) -> None:
         self.ctx = ctx
         self._rows: dict[tuple[object, ...], dict[str, object]] = {}
-        self._skipped: Counter[SkipReason] = Counter()
-        self._samples: dict[SkipReason, list[str]] = {}
+        self._tally = SkipTally()
 
     def skip(self, error: SkipError) -> None:
-        self._skipped[error.reason] += 1
-        examples = self._samples.setdefault(error.reason, [])
-        if len(examples) < _SAMPLES_PER_REASON:
-            examples.append(error.detail)
+        self._tally.add(error)
 
     def native(
         self,
@@ -362,8 +353,7 @@ class _Builder:
 
     def result(self) -> Normalised:
         table = canonicalise(transfers_from_rows(self._rows.values()))
-        samples = {reason: tuple(examples) for reason, examples in self._samples.items()}
-        return Normalised(table, dict(self._skipped), samples)
+        return Normalised(table, self._tally.skipped, self._tally.samples)
 
 
 # --------------------------------------------------------------------------------------------
