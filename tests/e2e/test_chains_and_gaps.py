@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
 import polars as pl
 
 from tests.sources.fault_proxy import FaultProxy
