@@ -10,11 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import networkx as nx  # type: ignore[import-untyped]  # no stubs in the pinned set
+import polars as pl
+
 from tests.sources.fault_proxy import FaultProxy
 from tracer.testbed.anvil import AnvilNode, AnvilOptions, free_loopback_port
 
 ETH = 10**18
-SEED, HOP = ("0x" + f"{n:040x}" for n in (0x5EED, 0x40B))
+SEED, HOP, OTHER = ("0x" + f"{n:040x}" for n in (0x5EED, 0x40B, 0x07E4))
 
 
 def send(node: AnvilNode, to: str, wei: int, sender: str | None = None) -> str:
@@ -69,6 +72,47 @@ def test_all_chains_probes_each_configured_chain_and_traces_where_active(tmp_pat
     assert bsc_report["chain_id"] == 56
     assert bsc_report["transfers"]["rows"] == 1
     assert not (out / "ethereum").exists() and not (out / "polygon").exists()
+
+
+def test_all_chains_exports_each_traced_chain_into_its_own_case(tmp_path: Path) -> None:
+    out = tmp_path / "case"
+    with (
+        AnvilNode(AnvilOptions(chain_id=31337)) as local,
+        AnvilNode(AnvilOptions(chain_id=56)) as bsc,
+    ):
+        # Different graphs per chain: funder -> seed -> hop -> other here, funder -> seed ->
+        # hop on bsc (the seed's funding is traced value too).
+        funder = local.request("eth_accounts", [])[0].lower()
+        send(local, SEED, 5 * ETH)
+        send(local, HOP, 2 * ETH, sender=SEED)
+        send(local, OTHER, ETH, sender=HOP)
+        send(bsc, SEED, ETH)
+        send(bsc, HOP, ETH // 2, sender=SEED)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("TRACER_")}
+        env |= {"TRACER_RPC_URL_ANVIL": local.url, "TRACER_RPC_URL_BSC": bsc.url}
+        result = subprocess.run(
+            [sys.executable, "-m", "tracer", "trace", SEED, "--all-chains", "--out", str(out),
+             "--confirmations", "0", "--rps", "1000", "--no-default-labels", "--quiet",
+             "--export", "graphml,csv"],
+            capture_output=True, text=True, timeout=120, check=False, env=env,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "chains.json").read_text())["traced"] == ["bsc", "anvil"]
+    assert not (out / "export").exists()  # no export of the run as a whole: one per chain
+    expected = {"anvil": ({funder, SEED, HOP, OTHER}, 3), "bsc": ({funder, SEED, HOP}, 2)}
+    for chain, (addresses, edge_count) in expected.items():
+        case = out / chain
+        nodes = pl.read_parquet(case / "nodes.parquet")
+        edges = pl.read_parquet(case / "edges.parquet")
+        assert set(nodes["id"]) == addresses and edges.height == edge_count, chain
+        graph = nx.read_graphml(case / "export" / "graph.graphml", force_multigraph=True)
+        assert set(graph.nodes) == set(nodes["id"]), chain
+        assert {key for _u, _v, key in graph.edges(keys=True)} == set(edges["id"]), chain
+        assert {(u, v) for u, v in graph.edges()} == set(
+            zip(edges["source"], edges["target"], strict=True)
+        ), chain
+        table = pl.read_csv(case / "export" / "csv" / "edges.csv", infer_schema=False)
+        assert sorted(table["id"]) == sorted(edges["id"]), chain
 
 
 async def test_a_node_without_trace_api_is_reported_as_a_gap(

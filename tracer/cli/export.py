@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from tracer.cases import load_case
+from tracer.cli.options import CaseDir
 from tracer.exporters.registry import EXPORT_DIR, FORMATS, export_case, parse_formats
 from tracer.exporters.view import Scope
 
@@ -15,9 +16,7 @@ _FORMAT_HELP = "; ".join(f"{f.name}: {f.description}" for f in FORMATS.values())
 
 
 def export(
-    case_dir: Annotated[
-        Path, typer.Argument(help="Case directory written by `tracer trace --out DIR`.")
-    ],
+    case_dir: CaseDir,
     formats: Annotated[
         list[str],
         typer.Option(

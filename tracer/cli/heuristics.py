@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from tracer.cli.options import JsonOutput
 from tracer.heuristics.base import get, registry
 
 app = typer.Typer(
@@ -17,12 +18,10 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-_JSON_HELP = "Print JSON instead of a table (for scripts)."
-
 
 @app.command(name="list")
 def list_heuristics(
-    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """List every registered heuristic with its id and title."""
     specs = registry()
@@ -44,7 +43,7 @@ def list_heuristics(
 @app.command()
 def describe(
     heuristic_id: Annotated[str, typer.Argument(metavar="ID", help="A heuristic id.")],
-    as_json: Annotated[bool, typer.Option("--json", help=_JSON_HELP)] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Everything about one heuristic: description, confidence, references, parameters."""
     spec = get(heuristic_id)

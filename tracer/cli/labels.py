@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from tracer.atomic import atomic_write_text
+from tracer.cli.options import JsonOutput, LabelFiles, NoDefaultLabels, label_store
 from tracer.errors import InputError, UnknownNameError
 from tracer.labels.importers import ImportResult
 from tracer.labels.importers.etherscan import import_eth_labels, import_label_cloud
@@ -24,28 +25,6 @@ app = typer.Typer(
     help="Label packs: import public formats, look addresses up, show what is loaded.",
     no_args_is_help=True,
 )
-
-# Shared by every command that reads labels (trace, screen, labels lookup/stats).
-LabelFiles = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--labels",
-        help="Label file: CSV (address,name,category[,entity,chain,source,date,confidence,...]) "
-        "or a YAML pack. Repeat for several; read after the shipped packs.",
-    ),
-]
-NoDefaultLabels = Annotated[
-    bool,
-    typer.Option(
-        "--no-default-labels",
-        help="Do not load the curated packs shipped in configs/labels/.",
-    ),
-]
-JsonOutput = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
-
-
-def load_labels(files: list[Path] | None, no_default_labels: bool) -> LabelStore:
-    return LabelStore.from_files(files or [], defaults=not no_default_labels)
 
 
 class Format(StrEnum):
@@ -174,7 +153,7 @@ def lookup(
     json_output: JsonOutput = False,
 ) -> None:
     """Show every label of ADDRESS with its source, and the category used for tracing."""
-    store = load_labels(labels, no_default_labels)
+    store = label_store(labels, no_default_labels)
     results = screen(read_targets(addresses), store, fail_on=())
     if json_output:
         typer.echo(json.dumps([result_json(r, store) for r in results], indent=2))
@@ -190,7 +169,7 @@ def stats(
     json_output: JsonOutput = False,
 ) -> None:
     """Count the loaded labels per file, category and network."""
-    store = load_labels(labels, no_default_labels)
+    store = label_store(labels, no_default_labels)
     numbers = store.stats()
     if json_output:
         typer.echo(json.dumps(numbers, indent=2))

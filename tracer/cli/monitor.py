@@ -15,8 +15,8 @@ from typing import Annotated, Final
 
 import typer
 
+from tracer.cli.options import LabelFiles, NoDefaultLabels, label_store
 from tracer.errors import InputError, SourceError
-from tracer.labels.store import LabelStore, default_pack_paths
 from tracer.monitor.alerts import summary
 from tracer.monitor.runner import MonitorOptions, PassResult, run_forever, run_pass
 from tracer.monitor.sinks import WebhookFormat, WebhookSink
@@ -95,20 +95,8 @@ def monitor(
             help="Run a pass every SECONDS until SIGTERM/SIGINT (then finish the window).",
         ),
     ] = None,
-    labels: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--labels",
-            help="Label file (CSV address,name,category or YAML pack) naming exchanges, "
-            "mixers, bridges and sanctioned addresses. Repeat for several.",
-        ),
-    ] = None,
-    no_default_labels: Annotated[
-        bool,
-        typer.Option(
-            "--no-default-labels", help="Do not load the label packs shipped in configs/labels/."
-        ),
-    ] = False,
+    labels: LabelFiles = None,
+    no_default_labels: NoDefaultLabels = False,
     from_block: Annotated[
         int | None,
         typer.Option(
@@ -163,15 +151,10 @@ def monitor(
     if rpc_url is None:
         raise InputError("no RPC endpoint: pass --rpc-url or set TRACER_RPC_URL")
     watched = load_watchlist(watchlist)
-    label_paths = [
-        *([] if no_default_labels else default_pack_paths()),
-        *watched.label_files,
-        *(labels or []),
-    ]
     options = MonitorOptions(
         rpc_url=rpc_url,
         state_path=state,
-        labels=LabelStore.from_files(label_paths),
+        labels=label_store(labels, no_default_labels, extra=watched.label_files),
         alerts_path=alerts,
         webhook=WebhookSink(webhook, fmt=webhook_format) if webhook else None,
         confirmations=confirmations,

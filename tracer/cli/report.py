@@ -9,14 +9,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from tracer.cli.options import CaseDir
 from tracer.reports.documents import Format, write_documents
 from tracer.reports.load import load_report
 
 
 def report_command(
-    case_dir: Annotated[
-        Path, typer.Argument(help="Case directory written by `tracer trace --out DIR`.")
-    ],
+    case_dir: CaseDir,
     formats: Annotated[
         str,
         typer.Option(

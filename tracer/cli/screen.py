@@ -7,14 +7,8 @@ from typing import Annotated
 
 import typer
 
-from tracer.cli.labels import (
-    JsonOutput,
-    LabelFiles,
-    NoDefaultLabels,
-    load_labels,
-    print_result,
-    result_json,
-)
+from tracer.cli.labels import print_result, result_json
+from tracer.cli.options import JsonOutput, LabelFiles, NoDefaultLabels, label_store
 from tracer.errors import UnknownNameError
 from tracer.labels.model import Category
 from tracer.screening.screen import DEFAULT_FAIL_ON, read_targets, screen
@@ -47,7 +41,7 @@ def screen_command(
     file and line). A delisted designation is shown but is not a hit.
     """
     categories = _categories(fail_on) if fail_on else DEFAULT_FAIL_ON
-    store = load_labels(labels, no_default_labels)
+    store = label_store(labels, no_default_labels)
     results = screen(read_targets(targets), store, fail_on=categories)
     hits = sum(result.hit for result in results)
     if json_output:

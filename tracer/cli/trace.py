@@ -20,6 +20,7 @@ from tracer.analysis import MixerFollower
 from tracer.atomic import atomic_write, atomic_write_text
 from tracer.cases import EDGES_FILE, NODES_FILE
 from tracer.chains import Chain, chain_by_id, chain_by_name
+from tracer.cli.options import LabelFiles, NoDefaultLabels, label_paths
 from tracer.crawl.case import (
     CACHE_FILE,
     RunStats,
@@ -41,7 +42,7 @@ from tracer.heuristics.mixers.combine import HEURISTICS as DEMIX_HEURISTICS
 from tracer.heuristics.mixers.follow import Route
 from tracer.heuristics.mixers.model import as_float
 from tracer.heuristics.taint.model import Policy
-from tracer.labels.store import LabelStore, default_pack_paths
+from tracer.labels.store import LabelStore
 from tracer.reports.documents import MARKDOWN_FILE, write_markdown
 from tracer.reports.json_report import build_report
 from tracer.reports.paths import add_offramp_paths
@@ -76,21 +77,8 @@ def trace(
             help="JSON-RPC endpoint of an archive node with trace_filter, ots_* or debug_trace*.",
         ),
     ] = None,
-    labels: Annotated[
-        list[Path] | None,
-        typer.Option(
-            "--labels",
-            help="Label file: CSV (address,name,category[,entity,chain,source,date,confidence]) "
-            "or a YAML pack, read after the shipped packs. Repeat for several.",
-        ),
-    ] = None,
-    no_default_labels: Annotated[
-        bool,
-        typer.Option(
-            "--no-default-labels",
-            help="Do not load the curated label packs shipped in configs/labels/.",
-        ),
-    ] = False,
+    labels: LabelFiles = None,
+    no_default_labels: NoDefaultLabels = False,
     out: Annotated[
         Path,
         typer.Option(
@@ -232,7 +220,8 @@ def trace(
         typer.Option(
             "--export",
             callback=check_formats,
-            help="Also export the case after the report, into DIR/export/: formats, "
+            help="Also export the case after the report, into DIR/export/ (with "
+            "--all-chains: each traced chain's DIR/<chain>/export/): formats, "
             "comma-separated (graphml, gexf, cytoscape, dot, neo4j, maltego, csv, parquet; "
             "see `tracer export`).",
         ),
@@ -252,8 +241,8 @@ def trace(
     """
     parsed_seeds = tuple(dict.fromkeys(parse_address(seed) for seed in seeds))
     chosen_policy = Policy.parse(policy)
-    label_paths = [*([] if no_default_labels else default_pack_paths()), *(labels or [])]
-    label_store = LabelStore.from_files(label_paths)
+    paths = label_paths(labels, no_default_labels)
+    label_store = LabelStore.from_files(paths)
     selected_chain = chain_by_name(chain) if chain else None
     if to_block is not None and to_block < from_block:
         raise InputError(f"--to-block {to_block} is before --from-block {from_block}")
@@ -279,7 +268,7 @@ def trace(
         confirmations=confirmations,
         trace_path=trace_path,
         restart=restart,
-        labels_digest=labels_digest(label_paths),
+        labels_digest=labels_digest(paths),
         # Policy and threshold decide which mixer withdrawals are followed, so what is crawled.
         expansion={"mixer_threshold": mixer_threshold, "policy": chosen_policy.value},
     )
@@ -289,20 +278,32 @@ def trace(
     if all_chains:
         _trace_all_chains(
             base, label_store, rps, concurrency, quiet=quiet, no_cache=no_cache,
-            follower=follower,
+            follower=follower, export=export,
         )  # fmt: skip
         return
     if not rpc_url:
         raise InputError("no RPC endpoint: give --rpc-url URL or set TRACER_RPC_URL")
     options = _case_options(base, rpc_url, selected_chain, out, rps, concurrency, no_cache)
-    outcome = _run_case(options, label_store, quiet, follower)
-    report, tables = _case_report(outcome, list(parsed_seeds), follower)
-    _write_case(out, outcome, report, tables)
+    _trace_case(options, label_store, follower, quiet=quiet, export=export)
+
+
+def _trace_case(
+    options: TraceOptions,
+    labels: LabelStore,
+    follower: MixerFollower,
+    *,
+    quiet: bool,
+    export: str | None,
+) -> None:
+    """Crawl one chain's case, write it into options.out, export it, print what was found."""
+    outcome = _run_case(options, labels, quiet, follower)
+    report, tables = _case_report(outcome, list(options.seeds), follower)
+    _write_case(options.out, outcome, report, tables)
     if export:
-        export_case_dir(out, export)
+        export_case_dir(options.out, export)
     _print_notes(outcome)
     if not quiet:
-        _print_summary(report, out, outcome.stats)
+        _print_summary(report, options.out, outcome.stats)
 
 
 def _case_options(
@@ -426,6 +427,7 @@ def _trace_all_chains(
     quiet: bool,
     no_cache: bool,
     follower: MixerFollower,
+    export: str | None,
 ) -> None:
     targets = asyncio.run(_all_chain_targets(base.rpc_url))
     if not targets:
@@ -445,13 +447,8 @@ def _trace_all_chains(
             continue
         out = base.out / chain.name
         options = _case_options(base, url, chain, out, rps, concurrency, no_cache)
-        outcome = _run_case(options, labels, quiet, follower)
-        report, tables = _case_report(outcome, list(base.seeds), follower)
-        _write_case(out, outcome, report, tables)
-        _print_notes(outcome)
+        _trace_case(options, labels, follower, quiet=quiet, export=export)
         traced.append(chain.name)
-        if not quiet:
-            _print_summary(report, out, outcome.stats)
     document = {"seeds": list(base.seeds), "chains": summary, "traced": traced}
     atomic_write_text(base.out / "chains.json", json.dumps(document, indent=2) + "\n")
     if not quiet:
