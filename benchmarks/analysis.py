@@ -4,7 +4,7 @@ contain every structure the heuristics look for; next to a straightforward netwo
 haircut on the same tables.
 
     .venv/bin/python -m benchmarks.analysis [--sizes 1000000,10000000] [--baseline-max 1000000]
-        [--parts] [--seed 7] [--cache DIR]
+        [--stages | --parts] [--seed 7] [--cache DIR]
 
 Per size, three child processes, one after the other: the first generates the tables and
 writes them as Parquet under ``--cache`` (default: the temp dir's ``tracer-bench-analysis``;
@@ -27,8 +27,9 @@ structure, spread over the whole block range and fed by the seeds:
 * peel chains (``rows // 10000``): six hops from a seed, each peeling a tenth to a fresh
   address, the last hop paying a deposit address.
 
-Timed: ``analyse_case`` (haircut) as a whole, and its parts alone (taint, deposit addresses,
-the mixer view and demixing, the four pattern detectors) to say where the time goes;
+Timed: ``analyse_case`` (haircut) as a whole; with ``--stages``, each of its stages inside that
+very run (time, resident memory at the start, peak and end); with ``--parts``, its parts alone
+afterwards (taint, deposit addresses, the mixer view and demixing, the four pattern detectors);
 ``build_flow_graph``; the networkx baseline (``benchmarks.taint.networkx_haircut``) up to
 ``--baseline-max`` rows, in its own process.
 """
@@ -44,11 +45,13 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+import tracer.analysis
 from benchmarks.children import ChildFailedError, peak_rss_mib, reset_peak, rss_mib, run_child
 from benchmarks.taint import networkx_haircut, synthetic
 from tracer.analysis import analyse_case
@@ -284,19 +287,72 @@ def _read_case(
     return transfers, events, txs, [Address(seed) for seed in case["seeds"]], labels
 
 
-def measure(directory: Path, parts: bool) -> dict[str, object]:
+# What analyse_case calls, by its names in tracer.analysis, in the order it calls them.
+STAGES = (
+    "trace_taint", "detect_deposit_addresses", "find_offramps", "build_view", "_cluster",
+    "demix", "trace_routes", "offramp_routes", "peel_chains", "fan_out_splits",
+    "fan_in_consolidations", "rapid_pass_through",
+)  # fmt: skip
+
+
+class StageMeter:
+    """Records each stage of one analyse_case run as it happens: wall time, resident memory
+    at its start and end, and its peak (VmHWM reset at its start). The peak is reset per
+    stage, so the run's overall peak is kept as the highest reading taken before each reset:
+    the maximum over consecutive intervals is the maximum of the whole run."""
+
+    def __init__(self) -> None:
+        self.stages: list[dict[str, object]] = []
+        self.highest = 0
+
+    def install(self) -> None:
+        for name in STAGES:
+            setattr(tracer.analysis, name, self._wrap(name, getattr(tracer.analysis, name)))
+
+    def _wrap(self, name: str, stage: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(stage)
+        def measured(*args: Any, **kwargs: Any) -> Any:
+            self.highest = max(self.highest, peak_rss_mib())
+            reset_peak()
+            start, started = rss_mib(), time.perf_counter()
+            result = stage(*args, **kwargs)
+            peak = peak_rss_mib()
+            self.highest = max(self.highest, peak)
+            self.stages.append(
+                {
+                    "stage": name.lstrip("_"),
+                    "s": round(time.perf_counter() - started, 2),
+                    "start_mib": start,
+                    "peak_mib": peak,
+                    "end_mib": rss_mib(),
+                }
+            )
+            return result
+
+        return measured
+
+    def peak(self) -> int:
+        return max(self.highest, peak_rss_mib())
+
+
+def measure(directory: Path, parts: bool, stages: bool = False) -> dict[str, object]:
     """The whole analysis in this (fresh) process, on tables read from ``directory``."""
     out: dict[str, object] = {}
     transfers, events, txs, seeds, labels = _read_case(directory, out)
     out["table_rows"] = transfers.height
     out["events"] = events.height
     out["rss_table_mib"] = rss_mib()  # the tables as read, resident throughout
+    meter = StageMeter()
+    if stages:
+        meter.install()
     result = _timed(
         out, "analyse_case",
         lambda: analyse_case(transfers, events, txs, seeds, labels, policy=Policy.HAIRCUT),
     )  # fmt: skip
     # The figure: this process's peak so far (reading the tables, then analyse_case).
-    out["peak_rss_analysis_mib"] = peak_rss_mib()
+    out["peak_rss_analysis_mib"] = meter.peak()
+    if stages:
+        out["stages"] = meter.stages
     out["traced_transfers"] = result.taint.transfers.height
     out["offramps"] = len(result.offramps)
     out["mixer_links"] = len(result.mixer_links)
@@ -308,7 +364,7 @@ def measure(directory: Path, parts: bool) -> dict[str, object]:
     graph = _timed(out, "graph", lambda: build_flow_graph(transfers, taint, labels))
     out["graph_nodes"], out["graph_edges"] = graph.number_of_nodes(), graph.number_of_edges()
     del graph
-    out["peak_rss_mib"] = peak_rss_mib()  # with the graph
+    out["peak_rss_mib"] = meter.peak()  # with the graph
     if parts:  # after the figures above: the parts reset the peak
         _parts(out, (transfers, events, txs), seeds, labels, taint)
     return out
@@ -370,7 +426,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.analysis", description=__doc__)
     parser.add_argument("--sizes", default="1000000,10000000")
     parser.add_argument("--baseline-max", type=int, default=1_000_000)
-    parser.add_argument("--parts", action="store_true", help="also time each stage alone")
+    how = parser.add_mutually_exclusive_group()
+    how.add_argument("--parts", action="store_true", help="also time each stage alone")
+    how.add_argument(
+        "--stages", action="store_true", help="record each stage inside the measured run"
+    )
     parser.add_argument("--seed", type=int, default=7, help="the traffic's hash seed")
     parser.add_argument(
         "--cache",
@@ -386,7 +446,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.generate:
         figures = generate(args.generate, args.seed, args.cache)
     elif args.analyse:
-        figures = measure(args.analyse, args.parts)
+        figures = measure(args.analyse, args.parts, args.stages)
     elif args.baseline:
         figures = measure_baseline(args.baseline)
     else:
@@ -404,7 +464,7 @@ def _run_sizes(args: argparse.Namespace) -> int:
             figures: dict[str, object] = {"rows": rows, "seed": args.seed}
             figures |= run_child(MODULE, ["--generate", str(rows), *common])
             directory = str(case_directory(args.cache, rows, args.seed))
-            parts = ["--parts"] if args.parts else []
+            parts = ["--parts"] if args.parts else ["--stages"] if args.stages else []
             figures |= run_child(MODULE, ["--analyse", directory, *parts])
             if rows <= args.baseline_max:
                 figures |= run_child(MODULE, ["--baseline", directory])
