@@ -39,6 +39,7 @@ from tracer.testbed.anvil import AnvilNode, AnvilOptions, free_loopback_port
 from tracer.testbed.chain import ETH_TRANSFER_GAS, Chain, Tx
 from tracer.transfers.from_explorer import ExplorerAction
 from tracer.transfers.schema import validate
+from tracer.transfers.untrusted import SkipReason
 from tracer.types import Address
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -241,6 +242,31 @@ async def test_explorer_rows_carry_token_metadata_and_failed_transfers(
         ("native", str(3 * 10**18), False)
     ]
     assert recipient["request_key"].null_count() == 0
+
+
+async def test_unreadable_records_are_skipped_and_counted_over_the_run(
+    transport: Transport, scenario: Scenario
+) -> None:
+    """A record the explorer garbles is left out, not guessed at; the source sums what it
+    skipped over every query of the run and keeps the first examples."""
+    garbled = (scenario.failed_tx, "value", "3e18")
+    config = ServerConfig(api_key=API_KEY, tampered=(garbled,))
+    async with ExplorerServer(scenario.node.url, config) as server:
+        source = explorer(transport, server)
+        assert (source.skipped, source.samples) == ({}, {})
+        first = await source.transfers_for_address(scenario.pool, 0, scenario.head)
+        assert source.skipped == {SkipReason.MALFORMED: 1}
+        second = await source.transfers_for_address(scenario.pool, 0, scenario.head)
+    async with ExplorerServer(scenario.node.url, ServerConfig(api_key=API_KEY)) as server:
+        clean = explorer(transport, server)
+        truth = await clean.transfers_for_address(scenario.pool, 0, scenario.head)
+    assert clean.skipped == {}
+    assert scenario.failed_tx in set(truth["transaction_hash"])
+    assert first.equals(truth.filter(pl.col("transaction_hash") != scenario.failed_tx))
+    assert second.equals(first)
+    assert source.skipped == {SkipReason.MALFORMED: 2}
+    detail = "value is not a decimal quantity: '3e18'"
+    assert source.samples == {SkipReason.MALFORMED: (detail, detail)}
 
 
 async def test_blockscout_head_block(transport: Transport, scenario: Scenario) -> None:

@@ -59,7 +59,7 @@ from tracer.sources.transport import Endpoint, EndpointLimits, Transport, gather
 from tracer.transfers import from_explorer, from_rpc
 from tracer.transfers.from_explorer import ExplorerAction
 from tracer.transfers.schema import empty_transfers
-from tracer.transfers.untrusted import SkipReason
+from tracer.transfers.untrusted import SkipsOverRun, SkipTally
 from tracer.types import Address, parse_address
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,7 @@ class CoverageGap:
     records_read: int
 
 
-class ExplorerSource:
+class ExplorerSource(SkipsOverRun):
     """Transfers touching an address, from an Etherscan v2 or Blockscout endpoint.
 
     ``page_size`` is the ``offset`` of every request: keep it at or below the plan's records
@@ -249,8 +249,7 @@ class ExplorerSource:
             else None
         )
         self._warned_keyless = False
-        # What the normalisers skipped, summed over the run (for coverage reports).
-        self.skipped: dict[SkipReason, int] = {}
+        self._skips = SkipTally()
         self.coverage_gaps: list[CoverageGap] = []
 
     def __repr__(self) -> str:
@@ -315,8 +314,7 @@ class ExplorerSource:
             )
             for action, pages in by_action.items()
         )
-        for reason, count in result.skipped.items():
-            self.skipped[reason] = self.skipped.get(reason, 0) + count
+        self._skips.merge(result)
         if result.skipped:
             log.info(
                 "%s: skipped %d unreadable records for %s (%s)",

@@ -79,7 +79,7 @@ from tracer.transfers.topics import (
     TRANSFER_SINGLE_TOPIC,
     TRANSFER_TOPIC,
 )
-from tracer.transfers.untrusted import SkipReason
+from tracer.transfers.untrusted import SkipAccount, SkipReason, SkipsOverRun, SkipTally
 from tracer.types import Address, parse_address, parse_tx_hash
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ def _padded(address: Address) -> str:
     return "0x" + "0" * 24 + address[2:]
 
 
-class JsonRpcSource:
+class JsonRpcSource(SkipsOverRun):
     """Transfers touching an address, from one JSON-RPC endpoint.
 
     ``trace_path`` forces a path instead of probing (a conformance suite runs every path
@@ -208,8 +208,7 @@ class JsonRpcSource:
         self._chain_checked = True
         self._assumed_path: TracePath | None = None
         self._windows_loaded = False
-        # What the normalisers skipped, summed over the run (for coverage reports).
-        self.skipped: dict[SkipReason, int] = {}
+        self._skips = SkipTally()
 
     @classmethod
     def connect(
@@ -442,19 +441,18 @@ class JsonRpcSource:
         first = from_rpc.merge(step({}, {}) for step in steps)
         draft = _touching(first.transfers, wanted)
         if draft.height == 0:
-            return empty_transfers(), self._count_skips(first.skipped)
+            return empty_transfers(), self._count_skips(first)
         times_task = self._block_times(draft["block_number"].unique().sort().to_list())
         receipts_task = self._receipts(draft["transaction_hash"].unique().sort().to_list())
         context = await gather_all([times_task, receipts_task])
         block_times = cast(dict[int, int], context[0])
         receipts = cast(dict[str, ReceiptFacts], context[1])
         result = from_rpc.merge(step(block_times, receipts) for step in steps)
-        return _touching(result.transfers, wanted), self._count_skips(result.skipped)
+        return _touching(result.transfers, wanted), self._count_skips(result)
 
-    def _count_skips(self, skipped: Mapping[SkipReason, int]) -> dict[SkipReason, int]:
-        for reason, count in skipped.items():
-            self.skipped[reason] = self.skipped.get(reason, 0) + count
-        return dict(skipped)
+    def _count_skips(self, account: SkipAccount) -> dict[SkipReason, int]:
+        self._skips.merge(account)
+        return dict(account.skipped)
 
     # -- protocol events and transaction facts --------------------------------------------
 
@@ -497,7 +495,7 @@ class JsonRpcSource:
             ),
             EVENT_SCHEMA,
         )
-        self._count_skips(decoded.skipped)
+        self._count_skips(decoded)
         numbers = decoded.table["block_number"].unique().sort().to_list()
         return protocol_events.with_block_times(decoded.table, await self._block_times(numbers))
 
@@ -549,8 +547,8 @@ class JsonRpcSource:
             ),
             EVENT_SCHEMA,
         )
-        self._count_skips(facts.skipped)
-        self._count_skips(events.skipped)
+        self._count_skips(facts)
+        self._count_skips(events)
         numbers = sorted(
             set(facts.table["block_number"].to_list()) | set(events.table["block_number"])
         )

@@ -94,6 +94,21 @@ class SkipTally:
         return {reason: tuple(kept) for reason, kept in self._samples.items()}
 
 
+class SkipsOverRun:
+    """Mixed into a source: what its normalisers skipped, summed over the run (for coverage
+    reports). The source sets ``_skips`` and merges each normalised result into it."""
+
+    _skips: SkipTally
+
+    @property
+    def skipped(self) -> dict[SkipReason, int]:
+        return self._skips.skipped
+
+    @property
+    def samples(self) -> dict[SkipReason, tuple[str, ...]]:
+        return self._skips.samples
+
+
 def show(raw: object) -> str:
     """A short printable form of an untrusted value, for skip details."""
     text = repr(raw)
