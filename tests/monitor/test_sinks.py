@@ -7,7 +7,7 @@ import json
 import os
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +185,36 @@ async def test_slack_format(receiver: Receiver, tmp_path: Path) -> None:
                 " (block 7) [alert " + alert(7).id + "]"
             },
             alert(7).id,
+        )
+    ]
+
+
+async def test_slack_format_breaks_mass_mentions_in_untrusted_labels(
+    receiver: Receiver, tmp_path: Path
+) -> None:
+    """Discord's /slack endpoint pings everybody for a plain "@everyone" or "@here": a
+    zero-width space after each "@" keeps the text readable and pings no one."""
+    hostile = replace(
+        alert(9),
+        seed_label="@here Theft",
+        counterparty=Counterparty("0x" + "99" * 20, ({"name": "@everyone Binance 14"},)),
+    )
+    sink = WebhookSink(receiver.url, fmt=WebhookFormat.SLACK, backoff=FAST)
+    with MonitorState(tmp_path / "state.sqlite") as state:
+        state.start(1, header(0))
+        state.commit_window(1, [header(9)], [hostile], [], sinks=[sink.name])
+        outcome = await sink.deliver(state)
+    assert (outcome.delivered, outcome.failed) == (1, False)
+    assert receiver.requests == [
+        (
+            {
+                "text": "[outflow] @\u200bhere Theft: 1 ETH to 0x"
+                + "99" * 20
+                + " (@\u200beveryone Binance 14) in 0x"
+                + f"{9:064x}"
+                " (block 9) [alert " + hostile.id + "]"
+            },
+            hostile.id,
         )
     ]
 

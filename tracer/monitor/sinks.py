@@ -169,6 +169,9 @@ def shown_webhook(url: str) -> str:
     return f"{parsed.scheme}://{parsed.raw_host}{port}" + ("/***" if hidden else "")
 
 
+_ZERO_WIDTH_SPACE: Final = "\u200b"
+
+
 class WebhookFormat(StrEnum):
     JSON = "json"  # the alert object as is
     SLACK = "slack"  # {"text": ...} for a Slack (or Mattermost, Discord /slack) webhook
@@ -219,7 +222,12 @@ class WebhookSink:
             # Slack's message syntax: &, < and > must be escaped, or a label name such as
             # "<!channel>" or "<https://evil|Binance>" would become a mention or a link.
             escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            return {"text": escaped}
+            # Discord's /slack endpoint (and Mattermost) also mention on plain text: a label
+            # "@everyone" or "@here" would ping the whole server. Discord documents
+            # allowed_mentions only for its native execute endpoint, not for /slack (Slack's
+            # fields only), so it cannot be relied on there; a zero-width space after every
+            # "@" breaks any mention on every receiver and looks the same.
+            return {"text": escaped.replace("@", "@" + _ZERO_WIDTH_SPACE)}
         return alert
 
     async def deliver(self, state: MonitorState) -> WebhookOutcome:
