@@ -20,9 +20,10 @@ Confidence rules are stated in each spec's ``confidence`` text.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import Any, Final
 
 import polars as pl
@@ -492,6 +493,63 @@ def _hashes(*groups: Iterable[_Flow]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(f.tx for group in groups for f in group))
 
 
+def _totals(flows: Iterable[_Flow], party: Callable[[_Flow], str]) -> dict[str, str]:
+    """Exact raw totals per counterparty, as decimal strings in address order."""
+    totals: dict[str, int] = defaultdict(int)
+    for flow in flows:
+        totals[party(flow)] += flow.value
+    return {address: str(value) for address, value in sorted(totals.items())}
+
+
+@dataclass(frozen=True, slots=True)
+class _Run:
+    """One detector call: the resolved parameters, the two limits every detector reads, and
+    the frame every finding shares (rounded confidence; details open with the asset and
+    close with the parameters used)."""
+
+    heuristic: str
+    params: Mapping[str, ParameterValue]
+    window: int  # window_hours, in seconds
+    fraction: float  # min_forward_fraction
+
+    @classmethod
+    def of(cls, heuristic: str, parameters: Mapping[str, object] | None) -> _Run:
+        params = _SPECS[heuristic].resolve(parameters)
+        window = int(params["window_hours"]) * 3600
+        return cls(heuristic, params, window, float(params["min_forward_fraction"]))
+
+    def finding(
+        self,
+        confidence: float,
+        subjects: tuple[str, ...],
+        evidence: tuple[str, ...],
+        token: str,
+        details: Mapping[str, Any],
+    ) -> Finding:
+        return Finding(
+            heuristic=self.heuristic,
+            confidence=round(confidence, 4),
+            subjects=subjects,
+            evidence=evidence,
+            details={"token_address": token, **details, "parameters": dict(self.params)},
+        )
+
+
+def _books(
+    transfers: pl.DataFrame,
+    keep: pl.Expr,
+    labels: LabelStore | None,
+    subjects_from: Iterable[str] | None,
+    exclude: Iterable[str],
+    *,
+    fresh: bool = False,
+) -> tuple[_Moves, list[tuple[str, str]]]:
+    """The books of the candidate pairs that may be subjects, and those subjects."""
+    wanted = None if subjects_from is None else set(subjects_from)  # read twice
+    moves = _Moves(transfers, wanted, keep, fresh=fresh, labels=labels, exclude=exclude)
+    return moves, _subjects(moves, labels, wanted, exclude)
+
+
 # --------------------------------------------------------------------------- pass-through
 
 
@@ -505,19 +563,17 @@ def rapid_pass_through(
 ) -> list[Finding]:
     """Addresses that sent on at least ``min_forward_fraction`` of everything they received
     of an asset, every outflow within ``window_hours`` of the first inflow, keeping nothing."""
-    params = _SPECS[PASS_THROUGH].resolve(parameters)
-    window = int(params["window_hours"]) * 3600
-    fraction = float(params["min_forward_fraction"])
-    subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
+    run = _Run.of(PASS_THROUGH, parameters)
+    window, fraction = run.window, run.fraction
     keep = (
         _active()
         & (pl.col("first_out_block") >= pl.col("first_in_block"))
         & _held_within(window)
         & _forwards(fraction)
     )
-    moves = _Moves(transfers, subjects_from, keep, labels=labels, exclude=exclude)
+    moves, subjects = _books(transfers, keep, labels, subjects_from, exclude)
     findings = []
-    for address, token in _subjects(moves, labels, subjects_from, exclude):
+    for address, token in subjects:
         inflows, outflows = moves.incoming[(address, token)], moves.outgoing[(address, token)]
         received, sent = sum(f.value for f in inflows), sum(f.value for f in outflows)
         first_in, last_out = inflows[0], outflows[-1]
@@ -530,23 +586,15 @@ def rapid_pass_through(
             continue
         relay = len(inflows) == 1 and len(outflows) == 1
         confidence = (0.8 if hold * 4 <= window else 0.65) + (0.1 if relay else 0.0)
-        findings.append(
-            Finding(
-                heuristic=PASS_THROUGH,
-                confidence=round(confidence, 4),
-                subjects=(address,),
-                evidence=_hashes(inflows, outflows),
-                details={
-                    "token_address": token,
-                    "received_raw": str(received),
-                    "forwarded_raw": str(sent),
-                    "hold_seconds": hold,
-                    "from": sorted({f.src for f in inflows}),
-                    "to": sorted({f.dst for f in outflows}),
-                    "parameters": dict(params),
-                },
-            )
-        )
+        details = {
+            "received_raw": str(received),
+            "forwarded_raw": str(sent),
+            "hold_seconds": hold,
+            "from": sorted({f.src for f in inflows}),
+            "to": sorted({f.dst for f in outflows}),
+        }
+        evidence = _hashes(inflows, outflows)
+        findings.append(run.finding(confidence, (address,), evidence, token, details))
     return findings
 
 
@@ -563,18 +611,15 @@ def fan_out_splits(
 ) -> list[Finding]:
     """Addresses that, within ``window_hours`` of their first inflow of an asset, paid at
     least ``min_recipients`` fresh addresses (whose first transfer in the table is this one)."""
-    params = _SPECS[FAN_OUT].resolve(parameters)
-    window = int(params["window_hours"]) * 3600
-    fraction = float(params["min_forward_fraction"])
-    needed = int(params["min_recipients"])
-    subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
+    run = _Run.of(FAN_OUT, parameters)
+    needed = int(run.params["min_recipients"])
     keep = (pl.col("n_in") > 0) & (pl.col("fresh_recipients") >= needed)
-    moves = _Moves(transfers, subjects_from, keep, fresh=True, labels=labels, exclude=exclude)
+    moves, subjects = _books(transfers, keep, labels, subjects_from, exclude, fresh=True)
     in_window = {
         (address, token): _within(
-            moves.outgoing[(address, token)], moves.incoming[(address, token)][0].time, window
+            moves.outgoing[(address, token)], moves.incoming[(address, token)][0].time, run.window
         )
-        for address, token in _subjects(moves, labels, subjects_from, exclude)
+        for address, token in subjects
     }
     first_seen = moves.first_seen(f.dst for flows in in_window.values() for f in flows)
     findings = []
@@ -586,28 +631,17 @@ def fan_out_splits(
             continue
         received = sum(f.value for f in inflows if f.time <= outflows[-1].time)
         sent = sum(f.value for f in outflows)
-        emptied = sent >= fraction * received
+        emptied = sent >= run.fraction * received
         extra = min(len(recipients) - needed, 5)
         confidence = 0.6 + 0.05 * extra + (0.05 if emptied else 0.0)
-        per_recipient: dict[str, int] = defaultdict(int)
-        for flow in fresh:
-            per_recipient[flow.dst] += flow.value
-        findings.append(
-            Finding(
-                heuristic=FAN_OUT,
-                confidence=round(confidence, 4),
-                subjects=(address, *recipients),
-                evidence=_hashes(inflows[:1], fresh),
-                details={
-                    "token_address": token,
-                    "received_raw": str(received),
-                    "sent_raw": str(sent),
-                    "fresh_recipients": {a: str(v) for a, v in sorted(per_recipient.items())},
-                    "emptied": emptied,
-                    "parameters": dict(params),
-                },
-            )
-        )
+        details = {
+            "received_raw": str(received),
+            "sent_raw": str(sent),
+            "fresh_recipients": _totals(fresh, attrgetter("dst")),
+            "emptied": emptied,
+        }
+        evidence = _hashes(inflows[:1], fresh)
+        findings.append(run.finding(confidence, (address, *recipients), evidence, token, details))
     return findings
 
 
@@ -625,10 +659,9 @@ def fan_in_consolidations(
     """Collectors: addresses that received an asset from at least ``min_sources`` distinct
     senders (only those in ``sources_from``, when given) within ``window_hours`` and then
     sent on at least ``min_forward_fraction`` of what they had received."""
-    params = _SPECS[FAN_IN].resolve(parameters)
-    window = int(params["window_hours"]) * 3600
-    fraction = float(params["min_forward_fraction"])
-    needed = int(params["min_sources"])
+    run = _Run.of(FAN_IN, parameters)
+    window, fraction = run.window, run.fraction
+    needed = int(run.params["min_sources"])
     traced = None if sources_from is None else set(sources_from)
     # With traced sources, only an address that received from one can be a collector.
     senders = pl.col("senders" if traced is None else "traced_senders")
@@ -657,25 +690,14 @@ def fan_in_consolidations(
             continue
         all_traced = traced is not None and len(counted) == len(before)
         confidence = 0.6 + 0.05 * min(len(sources) - needed, 5) + (0.05 if all_traced else 0.0)
-        per_source: dict[str, int] = defaultdict(int)
-        for flow in counted:
-            per_source[flow.src] += flow.value
-        findings.append(
-            Finding(
-                heuristic=FAN_IN,
-                confidence=round(confidence, 4),
-                subjects=(address, *sources),
-                evidence=_hashes(counted, outflows),
-                details={
-                    "token_address": token,
-                    "sources": {a: str(v) for a, v in sorted(per_source.items())},
-                    "received_raw": str(received),
-                    "sent_raw": str(sent),
-                    "to": sorted({f.dst for f in outflows}),
-                    "parameters": dict(params),
-                },
-            )
-        )
+        details = {
+            "sources": _totals(counted, attrgetter("src")),
+            "received_raw": str(received),
+            "sent_raw": str(sent),
+            "to": sorted({f.dst for f in outflows}),
+        }
+        evidence = _hashes(counted, outflows)
+        findings.append(run.finding(confidence, (address, *sources), evidence, token, details))
     return findings
 
 
@@ -702,17 +724,16 @@ def peel_chains(
     ``min_forward_fraction`` of what it received within ``window_hours``: the largest
     payment is the onward one, the others (together at most ``max_peel_fraction`` of the
     outflow) are peels, and the next hop is the onward payment's recipient."""
-    params = _SPECS[PEEL_CHAIN].resolve(parameters)
-    window = int(params["window_hours"]) * 3600
-    fraction = float(params["min_forward_fraction"])
-    max_peel = float(params["max_peel_fraction"])
-    subjects_from = None if subjects_from is None else set(subjects_from)  # read twice
+    run = _Run.of(PEEL_CHAIN, parameters)
+    window, fraction = run.window, run.fraction
+    max_peel = float(run.params["max_peel_fraction"])
+    min_hops = int(run.params["min_hops"])
     keep = (
         (pl.col("n_in") > 0) & (pl.col("n_out") >= 2) & _held_within(window) & _forwards(fraction)
     )
-    moves = _Moves(transfers, subjects_from, keep, labels=labels, exclude=exclude)
+    moves, subjects = _books(transfers, keep, labels, subjects_from, exclude)
     hops: dict[tuple[str, str], _Peel] = {}
-    for address, token in _subjects(moves, labels, subjects_from, exclude):
+    for address, token in subjects:
         inflows = moves.incoming[(address, token)]
         outflows = moves.outgoing[(address, token)]
         received = sum(f.value for f in inflows)
@@ -735,19 +756,15 @@ def peel_chains(
         while key in hops and len(chain) <= len(hops):  # the bound guards against cycles
             chain.append(hops[key])
             key = successors[key]
-        if len(chain) < int(params["min_hops"]):
+        if len(chain) < min_hops:
             continue
-        confidence = min(0.9, 0.6 + 0.1 * (len(chain) - int(params["min_hops"])))
-        findings.append(_peel_finding(chain, head[1], key[0], confidence, params))
+        confidence = min(0.9, 0.6 + 0.1 * (len(chain) - min_hops))
+        findings.append(_peel_finding(run, chain, head[1], key[0], confidence))
     return findings
 
 
 def _peel_finding(
-    chain: Sequence[_Peel],
-    token: str,
-    end: str,
-    confidence: float,
-    params: Mapping[str, ParameterValue],
+    run: _Run, chain: Sequence[_Peel], token: str, end: str, confidence: float
 ) -> Finding:
     details_hops: list[dict[str, Any]] = [
         {
@@ -761,22 +778,8 @@ def _peel_finding(
         for hop in chain
     ]
     peel_total = sum(f.value for hop in chain for f in hop.peels)
-    return Finding(
-        heuristic=PEEL_CHAIN,
-        confidence=round(confidence, 4),
-        subjects=tuple(hop.address for hop in chain),
-        evidence=tuple(
-            dict.fromkeys(
-                f.tx
-                for hop in chain
-                for f in sorted((*hop.peels, hop.onward), key=lambda f: (f.block, f.tx))
-            )
-        ),
-        details={
-            "token_address": token,
-            "hops": details_hops,
-            "peeled_raw": str(peel_total),
-            "end": end,
-            "parameters": dict(params),
-        },
+    details = {"hops": details_hops, "peeled_raw": str(peel_total), "end": end}
+    evidence = _hashes(
+        *(sorted((*hop.peels, hop.onward), key=lambda f: (f.block, f.tx)) for hop in chain)
     )
+    return run.finding(confidence, tuple(hop.address for hop in chain), evidence, token, details)
