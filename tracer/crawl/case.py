@@ -20,7 +20,9 @@ trace path. That is how a re-run knows them without asking:
 (fetched as evidence only, kept in :attr:`ProtocolFacts.probed`). Each extension's record is
 kept in the checkpoint's meta with its roots; the facts of the table after it are stored
 apart. A resumed case finishes the recorded extensions, then asks the callback again from
-the last record: being deterministic, it takes the steps an uninterrupted run takes.
+the last record: being deterministic, it takes the steps an uninterrupted run takes. Each
+step of an extension (the callback's analysis, the crawl from its roots, the probes) is
+announced to ``on_phase``, so a progress display is not silent between crawls.
 
 A new case directory with a shared warm cache (``--cache``) needs neither a head nor a chain
 id query when given ``--chain`` and ``--to-block``: the cache remembers the trace path per
@@ -37,6 +39,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
 
@@ -125,8 +128,30 @@ class TraceOutcome:
     # As kept in the checkpoint: each record with the probes of its extension.
     recorded: list[dict[str, Any]] = field(default_factory=list)
 
+    def rounds(self) -> list[tuple[Any, tuple[Probe, ...]]]:
+        """Each extension's record with the probes it fetched, in order."""
+        return [(step["record"], _recorded_probes(step)) for step in self.recorded]
+
 
 ProgressCallback = Callable[[CrawlProgress, RunStats], None]
+
+
+class Step(StrEnum):
+    """What a case does between crawls, announced to a progress display."""
+
+    ANALYSING = "analysing"  # the expand callback decides the next extension
+    FOLLOWING = "following"  # crawling on from the extension's roots
+    PROBING = "probing"  # fetching its probes (and the facts of the new transactions)
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    step: Step
+    round: int  # the extension it decides or runs, from 1
+    count: int = 0  # FOLLOWING: roots; PROBING: probes
+
+
+PhaseCallback = Callable[[Phase], None]
 
 
 @dataclass(frozen=True)
@@ -184,9 +209,11 @@ async def run_case(
     transport: Transport | None = None,
     expand: Expand | None = None,
     max_expansions: int = 0,
+    on_phase: PhaseCallback | None = None,
 ) -> TraceOutcome:
     """Crawl (or resume, or load) the case in ``options.out``; then, while ``expand`` finds
-    something to follow, at most ``max_expansions`` times, crawl on from its roots."""
+    something to follow, at most ``max_expansions`` times, crawl on from its roots.
+    ``on_progress`` hears from the crawls, ``on_phase`` of the steps between them."""
     started = time.monotonic()
     try:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -203,7 +230,9 @@ async def run_case(
                 options, labels, checkpoint, cache, active, on_progress, started
             )
             if expand is not None:
-                await _expand(outcome, (crawler, source, checkpoint), expand, max_expansions)
+                await _expand(
+                    outcome, (crawler, source, checkpoint), expand, max_expansions, on_phase
+                )
             await _fill_token_metadata(outcome, source, checkpoint)
             outcome.stats = _stats(active, cache, started)
             return outcome
@@ -280,11 +309,7 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         result.head_block,
         expansion=len(extended),
         # Only needed when a crash came before the last extension's facts were stored.
-        probes=[
-            Probe(Address(a), int(b), int(n), None if e is None else int(e))
-            for step in extended
-            for a, b, n, e in step["probes"]
-        ],
+        probes=[probe for step in extended for probe in _recorded_probes(step)],
     )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
     stats = _stats(transport, cache, started)
@@ -303,11 +328,19 @@ async def _expand(
     running: tuple[Crawler, JsonRpcSource, Checkpoint],
     expand: Expand,
     max_expansions: int,
+    on_phase: PhaseCallback | None = None,
 ) -> None:
     """Crawl on from what ``expand`` finds, until it finds nothing new or the bound."""
     crawler, source, checkpoint = running
+
+    def announce(step: Step, count: int = 0) -> None:
+        if on_phase is not None:
+            on_phase(Phase(step, number, count))
+
     while len(outcome.expansions) < max_expansions:
+        number = len(outcome.expansions) + 1
         last = outcome.expansions[-1] if outcome.expansions else None
+        announce(Step.ANALYSING)
         step = expand(outcome.crawl, outcome.protocol, last)
         if step is None:
             return
@@ -321,7 +354,11 @@ async def _expand(
                 ],
             }
         )
+        if step.roots:
+            announce(Step.FOLLOWING, len(step.roots))
         outcome.crawl = await crawler.extend(step.roots, {_EXPANSIONS: outcome.recorded})
+        if step.probes:
+            announce(Step.PROBING, len(step.probes))
         outcome.protocol = await load_or_collect(
             checkpoint,
             source,
@@ -344,6 +381,14 @@ async def _fill_token_metadata(
     tokens = await load_token_metadata(checkpoint, source, crawl.transfers, crawl.head_block)
     outcome.crawl = replace(crawl, transfers=tokens.filled(crawl.transfers))
     outcome.notes += tokens.notes
+
+
+def _recorded_probes(step: Mapping[str, Any]) -> tuple[Probe, ...]:
+    """The probes of one recorded extension (kept as [address, from, max, to] lists)."""
+    return tuple(
+        Probe(Address(a), int(b), int(n), None if e is None else int(e))
+        for a, b, n, e in step["probes"]
+    )
 
 
 def _reusable(recorded: dict[str, Any]) -> dict[str, Any]:
