@@ -220,7 +220,8 @@ class MixerFollower:
       withdrawal are fetched as evidence only (a relayed withdrawal shows the relayer's gas
       price; what the recipient sends next shows its own), never traced.
 
-    The record kept in the checkpoint holds the links to inject next and who was probed.
+    The record kept in the checkpoint holds the links to inject next, who was probed, and
+    why (see :func:`probes_to_json`).
     """
 
     def __init__(

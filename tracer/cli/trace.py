@@ -17,7 +17,7 @@ from rich.table import Table
 
 from tracer.analysis import MixerFollower, probes_to_json
 from tracer.atomic import atomic_write, atomic_write_text
-from tracer.cases import EDGES_FILE, NODES_FILE
+from tracer.cases import EDGES_FILE, NODES_FILE, PROBES_FILE
 from tracer.chains import Chain, chain_by_id, chain_by_name
 from tracer.cli.options import LabelFiles, NoDefaultLabels, label_paths
 from tracer.cli.progress import progress_line
@@ -54,7 +54,6 @@ from tracer.types import NATIVE_TOKEN, Address, parse_address
 
 _stderr = Console(stderr=True)
 GraphTables = tuple[pl.DataFrame, pl.DataFrame]  # nodes, edges
-PROBES_FILE = "probes.parquet"  # the transfers fetched as evidence only (report.json's probes)
 NATIVE_DECIMALS = 18  # every chain in configs/chains.toml
 # The mixer-demix heuristic's own threshold: links it calls attributions are followed.
 DEFAULT_MIXER_THRESHOLD = as_float(DEMIX_HEURISTICS[0].defaults(), "threshold")

@@ -2,8 +2,8 @@
 
 A case directory holds the crawl checkpoint (``checkpoint.sqlite``), by default the answer
 cache (``cache.sqlite``), and the outputs the CLI writes (``transfers.parquet``,
-``events.parquet``, ``transactions.parquet``, ``report.json``). After the crawl, the
-protocol events and transaction facts of its transactions are collected
+``events.parquet``, ``transactions.parquet``, ``probes.parquet``, ``report.json``). After
+the crawl, the protocol events and transaction facts of its transactions are collected
 (:mod:`tracer.crawl.protocols`) and kept in the checkpoint too. The checkpoint also
 records the *run facts* the first run learned from the node: chain id, head, block window,
 trace path. That is how a re-run knows them without asking:
