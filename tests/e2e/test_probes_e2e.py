@@ -12,9 +12,7 @@ import json
 import os
 import pty
 import re
-import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ import polars as pl
 import pytest
 
 from tests.conftest import Testbed, _testbed
-from tests.e2e.test_mixer_follow_e2e import applied_expansions
+from tests.e2e.test_mixer_follow_e2e import kill_after_the_first_extension
 from tests.e2e.test_offramps_e2e import run_trace, trace_command
 from tracer.cli.trace import MAX_MIXER_ROUNDS
 
@@ -193,25 +191,11 @@ def test_quiet_shows_no_phase(seed_7: Testbed, traced: Traced, tmp_path: Path) -
     assert json.loads((tmp_path / "case" / "report.json").read_text()) == traced.report
 
 
-def test_killed_while_probing_resumes_to_the_same_probes(
+def test_killed_in_the_first_round_resumes_to_the_same_probes(
     seed_7: Testbed, traced: Traced, tmp_path: Path
 ) -> None:
     crashed = tmp_path / "crashed"
-    # Paced, the crawl through the mixer takes seconds: kill it once the first extension
-    # (roots and probes, with why they were chosen) is committed.
-    process = subprocess.Popen(
-        trace_command(seed_7, crashed, "--rps", "150"),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 120
-    while applied_expansions(crashed / "checkpoint.sqlite") < 1:
-        assert process.poll() is None, "the trace ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=10) == -signal.SIGKILL
-    assert not (crashed / "report.json").exists()
+    kill_after_the_first_extension(seed_7, crashed)
     resumed = run_trace(seed_7, crashed)
     assert resumed.returncode == 0, resumed.stderr
     report = json.loads((crashed / "report.json").read_text())

@@ -44,6 +44,7 @@ from tracer.analysis import (
     analyse_case,
     probes_to_json,
 )
+from tracer.crawl.case import Expansion
 from tracer.crawl.crawler import Coverage, CoverageStatus, CrawlResult, Root
 from tracer.crawl.protocols import Probe, ProtocolFacts
 from tracer.heuristics.exchanges.offramps import Arrival, Offramp
@@ -302,10 +303,9 @@ def test_a_recipient_who_mixes_again_is_followed_through_both_pools() -> None:
     )
 
 
-def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() -> None:
-    """What MixerFollower hands the case after each crawl: new roots one hop past their
-    depositor, probes of the other candidates' recipients (a day after the withdrawal), and
-    the record the next call starts from; it stops once a round of probes changed nothing."""
+def two_rounds() -> tuple[ProtocolFacts, MixerFollower, Expansion, CrawlResult, Expansion | None]:
+    """The follower on :func:`two_pools`: its first extension (after the seed's crawl), the
+    crawl with r1, and the second extension."""
     (events, transactions, transfers), store = two_pools()
     facts = ProtocolFacts(events, transactions)
     seed_only = CrawlResult(
@@ -314,6 +314,19 @@ def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() 
     follower = MixerFollower([THIEF], store, threshold=0.5)
     first = follower(seed_only, facts, None)
     assert first is not None
+    crawled = CrawlResult(
+        transfers,
+        {**seed_only.coverage, R1: Coverage(R1, 1, 20, 60, CoverageStatus.COMPLETE)},
+        head_block=60,
+    )
+    return facts, follower, first, crawled, follower(crawled, facts, first.record)
+
+
+def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() -> None:
+    """What MixerFollower hands the case after each crawl: new roots one hop past their
+    depositor, probes of the other candidates' recipients (a day after the withdrawal), and
+    the record the next call starts from; it stops once a round of probes changed nothing."""
+    facts, follower, first, crawled, second = two_rounds()
     # Blocks are 10 minutes apart: a day after block 21 is beyond the table's last block (51).
     assert (first.roots, first.probes) == (
         (Root(R1, 1, 20, ((NATIVE_TOKEN, ETH - FEE, None),)),),
@@ -328,12 +341,6 @@ def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() 
     assert [item["to_tx"] for item in first.record["links"]] == [h("w1")]
     # After the crawl of r1: its deposit is traced, so the second pool's withdrawal is
     # followed; r1 is one hop past the seed, r2 one past r1.
-    crawled = CrawlResult(
-        transfers,
-        {**seed_only.coverage, R1: Coverage(R1, 1, 20, 60, CoverageStatus.COMPLETE)},
-        head_block=60,
-    )
-    second = follower(crawled, facts, first.record)
     assert second is not None
     assert second.roots == (Root(R2, 2, 40, ((NATIVE_TOKEN, ETH // 2 - FEE, None),)),)
     assert second.probes == (Probe(a("r-innocent-2"), 41, PROBE_MAX_TRANSFERS, 51),)
@@ -350,21 +357,9 @@ def test_the_report_lists_each_probe_with_its_round_blocks_reasons_and_transfers
     """``probes`` in report.json, from the follower's records: by address, with the blocks
     actually read (the case's last block caps them), the evidence rows each takes part in,
     and whether a later round crawled it."""
-    (events, transactions, transfers), store = two_pools()
-    facts = ProtocolFacts(events, transactions)
-    seed_only = CrawlResult(
-        transfers, {THIEF: Coverage(THIEF, 0, 0, 60, CoverageStatus.COMPLETE)}, head_block=60
-    )
-    follower = MixerFollower([THIEF], store, threshold=0.5)
-    first = follower(seed_only, facts, None)
-    assert first is not None
-    crawled = CrawlResult(
-        transfers,
-        {**seed_only.coverage, R1: Coverage(R1, 1, 20, 60, CoverageStatus.COMPLETE)},
-        head_block=60,
-    )
-    second = follower(crawled, facts, first.record)
+    _facts, _follower, first, crawled, second = two_rounds()
     assert second is not None
+    transfers = crawled.transfers
     innocent_2 = a("r-innocent-2")
     evidence = transfers.filter(
         pl.col("from_address").is_in([R_INNOCENT, innocent_2])
