@@ -17,18 +17,22 @@ def test_phase_wording() -> None:
     assert [
         phase_text(phase)
         for phase in (
+            Phase(Step.READING, 0),
             Phase(Step.ANALYSING, 1),
             Phase(Step.FOLLOWING, 1, 1),
             Phase(Step.FOLLOWING, 2, 3),
             Phase(Step.PROBING, 2, 1),
             Phase(Step.PROBING, 3, 40),
+            Phase(Step.READING, 3),
         )
     ] == [
+        "reading protocol events",
         "analysing round 1",
         "round 1: following 1 link",
         "round 2: following 3 links",
         "round 2: probing 1 address",
         "round 3: probing 40 addresses",
+        "round 3: reading protocol events",
     ]
 
 

@@ -167,8 +167,9 @@ async def test_a_case_extends_from_new_roots_and_probes_and_reloads_them_offline
     assert first.expansions == [{"round": 1}]
     assert first.rounds() == [({"round": 1}, (Probe(probed, tree.theft_block, 10),))]
     # Each step between crawls is announced, in order: the analysis that found nothing
-    # more to follow too.
+    # more to follow too. (Reading facts only when they are collected, not loaded.)
     assert phases == [
+        Phase(Step.READING, 0),
         Phase(Step.ANALYSING, 1),
         Phase(Step.FOLLOWING, 1, 1),
         Phase(Step.PROBING, 1, 1),

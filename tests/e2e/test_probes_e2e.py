@@ -109,20 +109,24 @@ def test_probes_say_what_was_fetched_as_evidence_and_why(traced: Traced) -> None
 
 
 def expected_phases(report: dict[str, Any]) -> list[tuple[str, bool]]:
-    """The phase lines of a run as (pattern, optional): per round its analysis, the links
-    it followed if any (how many is not in the report), its probes; then the analysis that
-    found nothing more, unless the rounds ran out; then the report."""
+    """The phase lines of a run as (pattern, optional): the first crawl's events; per round
+    its analysis, the links it followed if any (how many is not in the report), its probes
+    or else the new events; then the analysis that found nothing more, unless the rounds ran
+    out; then the report."""
     probes_per_round: dict[int, int] = {}
     for probe in report["probes"]:
         probes_per_round[probe["round"]] = probes_per_round.get(probe["round"], 0) + 1
-    lines = []
+    lines = [("reading protocol events", False)]
     for number in range(1, report["mixer_rounds"] + 1):
         lines += [(f"analysing round {number}", False)]
         lines += [(rf"round {number}: following [1-9]\d* links?", True)]
         probed = probes_per_round.get(number, 0)
-        if probed:
-            noun = "address" if probed == 1 else "addresses"
-            lines.append((f"round {number}: probing {probed} {noun}", False))
+        noun = "address" if probed == 1 else "addresses"
+        lines.append(
+            (f"round {number}: probing {probed} {noun}", False)
+            if probed
+            else (f"round {number}: reading protocol events", False)
+        )
     if report["mixer_rounds"] < MAX_MIXER_ROUNDS:
         lines.append((f"analysing round {report['mixer_rounds'] + 1}", False))
     return [*lines, ("building the report", False)]
@@ -135,7 +139,7 @@ def test_progress_phases_are_plain_lines_in_order_when_stderr_is_not_a_terminal(
         line for line in traced.stderr.splitlines() if not line.startswith(("note: ", "warning: "))
     ]
     expected = expected_phases(traced.report)
-    assert expected[2][0].startswith("round 1: probing ")  # seed 7 probes in round 1
+    assert expected[3][0].startswith("round 1: probing ")  # seed 7 probes in round 1
     sequence = "".join(
         f"({pattern}\n)?" if optional else f"{pattern}\n" for pattern, optional in expected
     )

@@ -1,10 +1,11 @@
 """The progress of ``tracer trace`` on stderr: what the case is doing while it runs.
 
-On a terminal, one live line (rich, erased at the end): the current phase ("analysing round
-2", "round 2: following 3 links", "round 2: probing 40 addresses", "building the report")
-and, while a crawl runs, its counters. Not on a terminal (a log file, a pipe, cron), live
-redrawing would leave control codes in the output, so each phase is one plain line instead
-and the counters are left out (they change many times a second). ``--quiet``: nothing.
+On a terminal, one live line (rich, erased at the end): the current phase ("reading protocol
+events", "analysing round 2", "round 2: following 3 links", "round 2: probing 40 addresses",
+"building the report") and, while a crawl runs, its counters. Not on a terminal (a log
+file, a pipe, cron), live redrawing would leave control codes in the output, so each phase
+is one plain line instead and the counters are left out (they change many times a second).
+``--quiet``: nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from tracer.crawl.crawler import CrawlProgress
 
 def phase_text(phase: Phase) -> str:
     """How a phase reads on the progress line (the extensions follow mixer links)."""
+    if phase.step is Step.READING:
+        reading = "reading protocol events"
+        return f"round {phase.round}: {reading}" if phase.round else reading
     if phase.step is Step.ANALYSING:
         return f"analysing round {phase.round}"
     if phase.step is Step.FOLLOWING:

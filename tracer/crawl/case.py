@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -139,15 +140,16 @@ ProgressCallback = Callable[[CrawlProgress, RunStats], None]
 class Step(StrEnum):
     """What a case does between crawls, announced to a progress display."""
 
+    READING = "reading"  # the protocol events and facts of the crawl's new transactions
     ANALYSING = "analysing"  # the expand callback decides the next extension
     FOLLOWING = "following"  # crawling on from the extension's roots
-    PROBING = "probing"  # fetching its probes (and the facts of the new transactions)
+    PROBING = "probing"  # fetching its probes (and reading as READING does)
 
 
 @dataclass(frozen=True, slots=True)
 class Phase:
     step: Step
-    round: int  # the extension it decides or runs, from 1
+    round: int  # the extension it decides or runs, from 1 (0: the first crawl)
     count: int = 0  # FOLLOWING: roots; PROBING: probes
 
 
@@ -227,7 +229,7 @@ async def run_case(
             _maybe_cache(options.cache_path) as cache,
         ):
             outcome, crawler, source = await _run(
-                options, labels, checkpoint, cache, active, on_progress, started
+                options, labels, checkpoint, cache, active, on_progress, started, on_phase
             )
             if expand is not None:
                 await _expand(
@@ -256,6 +258,7 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
     transport: Transport,
     on_progress: ProgressCallback | None,
     started: float,
+    on_phase: PhaseCallback | None,
 ) -> tuple[TraceOutcome, Crawler, JsonRpcSource]:
     notes: list[str] = []
     fingerprint = options.fingerprint()
@@ -301,6 +304,8 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         notes.append("resumed the interrupted crawl recorded in this case directory")
     # Extensions recorded before a restart were crawled (or are finished) by crawl() above.
     extended = list(checkpoint.meta().get(_EXPANSIONS, [])) if resume else []
+    # Only needed when a crash came before the last extension's facts were stored.
+    probes = [probe for step in extended for probe in _recorded_probes(step)]
     protocol = await load_or_collect(
         checkpoint,
         source,
@@ -308,8 +313,8 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         result.from_block,
         result.head_block,
         expansion=len(extended),
-        # Only needed when a crash came before the last extension's facts were stored.
-        probes=[probe for step in extended for probe in _recorded_probes(step)],
+        probes=probes,
+        on_collect=partial(_tell, on_phase, _collecting(len(extended), len(probes))),
     )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
     stats = _stats(transport, cache, started)
@@ -332,15 +337,10 @@ async def _expand(
 ) -> None:
     """Crawl on from what ``expand`` finds, until it finds nothing new or the bound."""
     crawler, source, checkpoint = running
-
-    def announce(step: Step, count: int = 0) -> None:
-        if on_phase is not None:
-            on_phase(Phase(step, number, count))
-
     while len(outcome.expansions) < max_expansions:
         number = len(outcome.expansions) + 1
         last = outcome.expansions[-1] if outcome.expansions else None
-        announce(Step.ANALYSING)
+        _tell(on_phase, Phase(Step.ANALYSING, number))
         step = expand(outcome.crawl, outcome.protocol, last)
         if step is None:
             return
@@ -355,10 +355,8 @@ async def _expand(
             }
         )
         if step.roots:
-            announce(Step.FOLLOWING, len(step.roots))
+            _tell(on_phase, Phase(Step.FOLLOWING, number, len(step.roots)))
         outcome.crawl = await crawler.extend(step.roots, {_EXPANSIONS: outcome.recorded})
-        if step.probes:
-            announce(Step.PROBING, len(step.probes))
         outcome.protocol = await load_or_collect(
             checkpoint,
             source,
@@ -369,7 +367,19 @@ async def _expand(
             known=outcome.protocol,
             known_hashes=set(previous.transfers["transaction_hash"].to_list()),
             probes=step.probes,
+            on_collect=partial(_tell, on_phase, _collecting(number, len(step.probes))),
         )
+
+
+def _tell(on_phase: PhaseCallback | None, phase: Phase) -> None:
+    if on_phase is not None:
+        on_phase(phase)
+
+
+def _collecting(number: int, probes: int) -> Phase:
+    """Collecting the facts after a crawl (``number``: its extension, 0 for the first):
+    probing when it has probes, else reading the new transactions' events."""
+    return Phase(Step.PROBING, number, probes) if probes else Phase(Step.READING, number)
 
 
 async def _fill_token_metadata(
