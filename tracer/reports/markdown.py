@@ -241,7 +241,15 @@ def _probes(probes: Sequence[Mapping[str, Any]]) -> list[str]:
     ranked = sorted(probes, key=lambda p: (-float(p.get("confidence") or 0), p["address"]))
     out.append(
         table(
-            ("address", "round", "blocks", "withdrawals", "confidence", "transfers", "crawled"),
+            (
+                "address",
+                "round",
+                "blocks",
+                "withdrawals",
+                "confidence",
+                "transfers",
+                "crawled later",
+            ),
             (
                 (
                     md_code(p["address"]),
