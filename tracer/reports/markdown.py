@@ -32,6 +32,9 @@ MAX_MIXER_LINKS: Final = 25  # the most confident links listed; all are in repor
 MAX_FINDINGS: Final = 50
 MAX_PROBES: Final = 25  # the most confident probes listed
 MAX_PROBE_TXS: Final = 3  # withdrawals listed per probe
+_PROBE_COLUMNS: Final = (
+    "address", "round", "blocks", "withdrawals", "confidence", "transfers", "crawled later"
+)  # fmt: skip
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -241,15 +244,7 @@ def _probes(probes: Sequence[Mapping[str, Any]]) -> list[str]:
     ranked = sorted(probes, key=lambda p: (-float(p.get("confidence") or 0), p["address"]))
     out.append(
         table(
-            (
-                "address",
-                "round",
-                "blocks",
-                "withdrawals",
-                "confidence",
-                "transfers",
-                "crawled later",
-            ),
+            _PROBE_COLUMNS,
             (
                 (
                     md_code(p["address"]),
