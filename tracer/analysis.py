@@ -25,7 +25,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
@@ -220,7 +220,8 @@ class MixerFollower:
       withdrawal are fetched as evidence only (a relayed withdrawal shows the relayer's gas
       price; what the recipient sends next shows its own), never traced.
 
-    The record kept in the checkpoint holds the links to inject next and who was probed.
+    The record kept in the checkpoint holds the links to inject next, who was probed, and
+    why (see :func:`probes_to_json`).
     """
 
     def __init__(
@@ -263,8 +264,8 @@ class MixerFollower:
         probed = set((record or {}).get("probed", []))
         if analysis.settled and (record or {}).get("probes_last_round"):
             return None  # the last probes changed nothing: the next-ranked would fare worse
-        probes = self._probes(analysis, crawl, facts, probed)
-        if analysis.settled and not probes:
+        chosen = self._probes(analysis, crawl, facts, probed)
+        if analysis.settled and not chosen:
             return None
         known = {link.to_tx for link in analysis.links}
         roots = []
@@ -284,20 +285,28 @@ class MixerFollower:
             tuple(roots),
             {
                 "links": links_to_json(analysis.next_links),
-                "probed": sorted(probed | {probe.address for probe in probes}),
-                "probes_last_round": len(probes),
+                "probed": sorted(probed | {c.probe.address for c in chosen}),
+                "probes_last_round": len(chosen),
+                # Why each was probed, for the report (the checkpoint keeps it with the rest).
+                _PROBE_REASONS: {
+                    c.probe.address: {
+                        "withdrawal_txs": list(c.withdrawal_txs),
+                        "confidence": round(c.confidence, 4),
+                    }
+                    for c in chosen
+                },
             },
-            probes,
+            tuple(c.probe for c in chosen),
         )
 
     def _probes(
         self, analysis: CaseAnalysis, crawl: CrawlResult, facts: ProtocolFacts, probed: set[str]
-    ) -> tuple[Probe, ...]:
+    ) -> tuple[_Chosen, ...]:
         following = {link.to_address for link in analysis.next_links}
-        # Per recipient: its best confidence and the blocks of its withdrawals (it acts
-        # after the last one: the window runs from the first to a day after the last).
+        # Per recipient: its best confidence and its withdrawals (it acts after the last
+        # one: the window runs from the first to a day after the last).
         best: dict[Address, float] = {}
-        blocks: dict[Address, list[int]] = defaultdict(list)
+        withdrawals: dict[Address, list[tuple[int, str]]] = defaultdict(list)
         for candidate in analysis.mixer_links:
             address = candidate.withdrawal_address
             if (
@@ -308,13 +317,70 @@ class MixerFollower:
             ):
                 continue
             best[address] = max(best.get(address, 0.0), candidate.confidence)
-            blocks[address].append(candidate.withdrawal_block)
-        ranked = sorted(best, key=lambda a: (-best[a], min(blocks[a]), a))[:PROBES_PER_ROUND]
+            withdrawals[address].append((candidate.withdrawal_block, candidate.withdrawal_tx))
+        ranked = sorted(best, key=lambda a: (-best[a], min(withdrawals[a])[0], a))
         ends = _window_ends(crawl, facts)
-        return tuple(
-            Probe(address, min(blocks[address]), PROBE_MAX_TRANSFERS, ends(max(blocks[address])))
-            for address in sorted(ranked)
-        )
+        chosen = []
+        for address in sorted(ranked[:PROBES_PER_ROUND]):
+            made = sorted(set(withdrawals[address]))
+            first, last = made[0][0], made[-1][0]
+            probe = Probe(address, first, PROBE_MAX_TRANSFERS, ends(last))
+            chosen.append(_Chosen(probe, tuple(tx for _block, tx in made), best[address]))
+        return tuple(chosen)
+
+
+_PROBE_REASONS: Final = "probe_reasons"  # in MixerFollower's record
+
+
+@dataclass(frozen=True, slots=True)
+class _Chosen:
+    """A probe and why: the candidate withdrawals to the address, their best confidence."""
+
+    probe: Probe
+    withdrawal_txs: tuple[str, ...]  # by block
+    confidence: float
+
+
+def probes_to_json(
+    rounds: Sequence[tuple[Any, Sequence[Probe]]], probed: pl.DataFrame, crawl: CrawlResult
+) -> list[dict[str, Any]]:
+    """``report.json``'s ``probes``: each address fetched as evidence (``rounds``: each
+    extension's record and probes, see :meth:`TraceOutcome.rounds`), with the round that
+    chose it, the blocks read, the withdrawals that made it a candidate and their best
+    confidence then, the transfers of the evidence table (``probed``) it takes part in, and
+    whether a later round followed a link to it (then it was crawled too). By address."""
+    counts = _transfers_per_address(probed)
+    entries = []
+    for number, (record, probes) in enumerate(rounds, start=1):
+        reasons = (record or {}).get(_PROBE_REASONS, {})
+        for probe in probes:
+            # A record written before reasons were kept says only what was fetched.
+            reason = reasons.get(probe.address, {"withdrawal_txs": [], "confidence": None})
+            last = crawl.head_block
+            to_block = last if probe.to_block is None else min(probe.to_block, last)
+            entries.append(
+                {
+                    "address": probe.address,
+                    "round": number,
+                    "from_block": probe.from_block,
+                    "to_block": to_block,
+                    "withdrawal_txs": list(reason["withdrawal_txs"]),
+                    "confidence": reason["confidence"],
+                    "transfers": counts.get(probe.address, 0),
+                    "crawled": probe.address in crawl.coverage,
+                }
+            )
+    return sorted(entries, key=lambda entry: (entry["address"], entry["round"]))
+
+
+def _transfers_per_address(transfers: pl.DataFrame) -> dict[str, int]:
+    """Rows per address that sent or received them (a self-transfer counts once)."""
+    rows = transfers.select("from_address", "to_address").with_row_index("row")
+    ends = pl.concat(
+        [rows.select("row", address=pl.col(column)) for column in ("from_address", "to_address")]
+    )
+    counted = ends.drop_nulls().unique().group_by("address").len()
+    return dict(zip(counted["address"].to_list(), counted["len"].to_list(), strict=True))
 
 
 def _window_ends(crawl: CrawlResult, facts: ProtocolFacts) -> Callable[[int], int | None]:

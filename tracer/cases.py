@@ -5,7 +5,8 @@ The files (names are part of the documented case layout):
 * ``report.json``: the report (the contract in the README);
 * ``transfers.parquet``: every transfer the crawl fetched;
 * ``nodes.parquet`` / ``edges.parquet``: the traced flow graph (:mod:`tracer.graph.tables`);
-* ``events.parquet`` / ``transactions.parquet``: protocol events and transaction facts.
+* ``events.parquet`` / ``transactions.parquet``: protocol events and transaction facts;
+* ``probes.parquet``: the transfers of probed addresses (evidence for demixing, not traced).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ NODES_FILE: Final = "nodes.parquet"
 EDGES_FILE: Final = "edges.parquet"
 EVENTS_FILE: Final = "events.parquet"
 TRANSACTIONS_FILE: Final = "transactions.parquet"
+PROBES_FILE: Final = "probes.parquet"
 
 
 @dataclass(frozen=True, slots=True)

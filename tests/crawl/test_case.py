@@ -13,7 +13,7 @@ import pytest
 from tests.crawl.activity import BLOCK_SECONDS, ETH, GENESIS, Tree
 from tests.crawl.conftest import UNLIMITED
 from tracer.chains import chain_by_name
-from tracer.crawl.case import Expansion, TraceOptions, run_case
+from tracer.crawl.case import Expansion, Phase, Step, TraceOptions, run_case
 from tracer.crawl.crawler import CrawlLimits, CrawlResult, Root
 from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.protocols import Probe, ProtocolFacts
@@ -159,9 +159,22 @@ async def test_a_case_extends_from_new_roots_and_probes_and_reloads_them_offline
             probes=(Probe(probed, tree.theft_block, 10),),
         )
 
-    first = await run_case(shallow, LabelStore(), expand=expand, max_expansions=3)
+    phases: list[Phase] = []
+    first = await run_case(
+        shallow, LabelStore(), expand=expand, max_expansions=3, on_phase=phases.append
+    )
     assert calls == [(None, False, 0), ({"round": 1}, True, 6)]
     assert first.expansions == [{"round": 1}]
+    assert first.rounds() == [({"round": 1}, (Probe(probed, tree.theft_block, 10),))]
+    # Each step between crawls is announced, in order: the analysis that found nothing
+    # more to follow too. (Reading facts only when they are collected, not loaded.)
+    assert phases == [
+        Phase(Step.READING, 0),
+        Phase(Step.ANALYSING, 1),
+        Phase(Step.FOLLOWING, 1, 1),
+        Phase(Step.PROBING, 1, 1),
+        Phase(Step.ANALYSING, 2),
+    ]
     # The root is fetched at the hop it was given: its outflows are past the hop limit.
     entry = first.crawl.coverage[root]
     assert (entry.hop, entry.status.value) == (1, "truncated")
@@ -174,9 +187,14 @@ async def test_a_case_extends_from_new_roots_and_probes_and_reloads_them_offline
 
     calls.clear()
     offline = replace(shallow, rpc_url=dead_url())
-    again = await run_case(offline, LabelStore(), expand=expand, max_expansions=3)
+    phases.clear()
+    again = await run_case(
+        offline, LabelStore(), expand=expand, max_expansions=3, on_phase=phases.append
+    )
     assert again.stats.http_requests == 0
     assert calls == [({"round": 1}, True, 6)]  # the recorded extension is not asked again
+    assert phases == [Phase(Step.ANALYSING, 2)]
+    assert again.rounds() == first.rounds()
     assert again.crawl.transfers.equals(first.crawl.transfers)
     assert again.crawl.coverage == first.crawl.coverage
     assert again.protocol.probed.equals(first.protocol.probed)

@@ -11,10 +11,7 @@ created inside a mixer. A crawl killed while it follows the mixer resumes to the
 from __future__ import annotations
 
 import json
-import signal
 import sqlite3
-import subprocess
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +21,7 @@ import pytest
 
 from tests.conftest import Testbed, _testbed
 from tests.e2e.test_offramps_e2e import run_trace, trace_command
+from tests.e2e.test_resume_cli import kill_when
 from tracer.analysis import CaseAnalysis, MixerFollower
 from tracer.cli.trace import MAX_MIXER_ROUNDS
 from tracer.crawl.case import TraceOptions, run_case
@@ -118,6 +116,14 @@ def applied_expansions(checkpoint: Path) -> int:
     return 0 if row is None else len(json.loads(row[0]))
 
 
+def kill_after_the_first_extension(testbed: Testbed, out: Path) -> None:
+    """Trace into ``out`` and kill -9 it once the first extension (roots and probes) is
+    committed: paced, the crawl through the mixer takes seconds."""
+    command = trace_command(testbed, out, "--rps", "150")
+    kill_when(command, lambda: applied_expansions(out / "checkpoint.sqlite") >= 1, within=120)
+    assert not (out / "report.json").exists()
+
+
 def test_seed_1_killed_while_following_the_mixer_resumes_to_the_same_report(
     testbed_small: Testbed, tmp_path: Path
 ) -> None:
@@ -129,18 +135,7 @@ def test_seed_1_killed_while_following_the_mixer_resumes_to_the_same_report(
     check_offramps(report, truth, exact=True)
     check_links(report, truth)
 
-    # Paced, the crawl through the mixer takes seconds: kill it once the first extension
-    # (roots and probes) is committed.
-    command = trace_command(testbed_small, crashed, "--rps", "150")
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while applied_expansions(crashed / "checkpoint.sqlite") < 1:
-        assert process.poll() is None, "the trace ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=10) == -signal.SIGKILL
-    assert not (crashed / "report.json").exists()
+    kill_after_the_first_extension(testbed_small, crashed)
     resumed = run_trace(testbed_small, crashed)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((crashed / "report.json").read_text()) == report

@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import polars as pl
@@ -38,6 +38,19 @@ def run(command: list[str]) -> subprocess.CompletedProcess[str]:
     return result
 
 
+def kill_when(command: list[str], ready: Callable[[], bool], *, within: float) -> None:
+    """Run ``command`` and kill -9 it as soon as ``ready()``, which must come before it
+    ends and within ``within`` seconds."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + within
+    while not ready():
+        assert process.poll() is None, "the trace ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=10) == -signal.SIGKILL
+
+
 def applied_steps(checkpoint: Path) -> int:
     """Addresses whose fetch the crawl has committed, read while it runs (WAL readers)."""
     try:
@@ -56,16 +69,7 @@ def test_sigkill_halfway_then_resume_equals_a_clean_run(
 
     # Paced at 400 calls/s the crawl takes a few seconds: kill it once a third is done.
     paced = trace_command(tree, tree_node.url, crashed, "--quiet", "--rps", "400")
-    process = subprocess.Popen(paced, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 60
-    while applied_steps(crashed / "checkpoint.sqlite") < 50:
-        assert process.poll() is None, "the crawl ended before it could be killed"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    assert process.wait(timeout=10) == -signal.SIGKILL
-    assert process.stderr is not None
-    process.stderr.close()
+    kill_when(paced, lambda: applied_steps(crashed / "checkpoint.sqlite") >= 50, within=60)
     halfway = applied_steps(crashed / "checkpoint.sqlite")
     assert 50 <= halfway < len(tree.addresses)
     assert not (crashed / "report.json").exists()

@@ -37,7 +37,14 @@ from tests.heuristics.test_taint_cases import (
     tx,
 )
 from tracer.amounts import AssetAmount
-from tracer.analysis import PROBE_MAX_TRANSFERS, CaseAnalysis, MixerFollower, analyse_case
+from tracer.analysis import (
+    PROBE_MAX_TRANSFERS,
+    CaseAnalysis,
+    MixerFollower,
+    analyse_case,
+    probes_to_json,
+)
+from tracer.crawl.case import Expansion
 from tracer.crawl.crawler import Coverage, CoverageStatus, CrawlResult, Root
 from tracer.crawl.protocols import Probe, ProtocolFacts
 from tracer.heuristics.exchanges.offramps import Arrival, Offramp
@@ -296,10 +303,9 @@ def test_a_recipient_who_mixes_again_is_followed_through_both_pools() -> None:
     )
 
 
-def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() -> None:
-    """What MixerFollower hands the case after each crawl: new roots one hop past their
-    depositor, probes of the other candidates' recipients (a day after the withdrawal), and
-    the record the next call starts from; it stops once a round of probes changed nothing."""
+def two_rounds() -> tuple[ProtocolFacts, MixerFollower, Expansion, CrawlResult, Expansion | None]:
+    """The follower on :func:`two_pools`: its first extension (after the seed's crawl), the
+    crawl with r1, and the second extension."""
     (events, transactions, transfers), store = two_pools()
     facts = ProtocolFacts(events, transactions)
     seed_only = CrawlResult(
@@ -308,6 +314,19 @@ def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() 
     follower = MixerFollower([THIEF], store, threshold=0.5)
     first = follower(seed_only, facts, None)
     assert first is not None
+    crawled = CrawlResult(
+        transfers,
+        {**seed_only.coverage, R1: Coverage(R1, 1, 20, 60, CoverageStatus.COMPLETE)},
+        head_block=60,
+    )
+    return facts, follower, first, crawled, follower(crawled, facts, first.record)
+
+
+def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() -> None:
+    """What MixerFollower hands the case after each crawl: new roots one hop past their
+    depositor, probes of the other candidates' recipients (a day after the withdrawal), and
+    the record the next call starts from; it stops once a round of probes changed nothing."""
+    facts, follower, first, crawled, second = two_rounds()
     # Blocks are 10 minutes apart: a day after block 21 is beyond the table's last block (51).
     assert (first.roots, first.probes) == (
         (Root(R1, 1, 20, ((NATIVE_TOKEN, ETH - FEE, None),)),),
@@ -315,15 +334,13 @@ def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() 
     )
     assert first.record["probed"] == [R_INNOCENT]
     assert first.record["probes_last_round"] == 1
+    # Why, for the report: the candidate withdrawals to it and their best confidence.
+    assert first.record["probe_reasons"] == {
+        R_INNOCENT: {"withdrawal_txs": [h("w1-innocent")], "confidence": 0.075}
+    }
     assert [item["to_tx"] for item in first.record["links"]] == [h("w1")]
     # After the crawl of r1: its deposit is traced, so the second pool's withdrawal is
     # followed; r1 is one hop past the seed, r2 one past r1.
-    crawled = CrawlResult(
-        transfers,
-        {**seed_only.coverage, R1: Coverage(R1, 1, 20, 60, CoverageStatus.COMPLETE)},
-        head_block=60,
-    )
-    second = follower(crawled, facts, first.record)
     assert second is not None
     assert second.roots == (Root(R2, 2, 40, ((NATIVE_TOKEN, ETH // 2 - FEE, None),)),)
     assert second.probes == (Probe(a("r-innocent-2"), 41, PROBE_MAX_TRANSFERS, 51),)
@@ -334,3 +351,46 @@ def test_the_follower_crawls_followed_recipients_probes_the_others_then_stops() 
     analysis = follower.analyse(crawled, facts, second.record)
     assert analysis.settled
     assert {c.withdrawal_tx for c in analysis.mixer_links if c.followed} == {h("w1"), h("w2")}
+
+
+def test_the_report_lists_each_probe_with_its_round_blocks_reasons_and_transfers() -> None:
+    """``probes`` in report.json, from the follower's records: by address, with the blocks
+    actually read (the case's last block caps them), the evidence rows each takes part in,
+    and whether a later round crawled it."""
+    _facts, _follower, first, crawled, second = two_rounds()
+    assert second is not None
+    transfers = crawled.transfers
+    innocent_2 = a("r-innocent-2")
+    evidence = transfers.filter(
+        pl.col("from_address").is_in([R_INNOCENT, innocent_2])
+        | pl.col("to_address").is_in([R_INNOCENT, innocent_2])
+    )
+    assert evidence.height == 3  # the two payouts, and r-innocent-2 paying the shop
+    # Say a later round followed a link to r-innocent-2: then it was crawled as well.
+    later = CrawlResult(
+        transfers,
+        {**crawled.coverage, innocent_2: Coverage(innocent_2, 3, 41, 60, CoverageStatus.COMPLETE)},
+        head_block=60,
+    )
+    rounds = [(first.record, first.probes), (second.record, second.probes)]
+    assert probes_to_json(rounds, evidence, later) == [
+        {"address": R_INNOCENT, "round": 1, "from_block": 21, "to_block": 51,
+         "withdrawal_txs": [h("w1-innocent")], "confidence": 0.075, "transfers": 1,
+         "crawled": False},
+        {"address": innocent_2, "round": 2, "from_block": 41, "to_block": 51,
+         "withdrawal_txs": [h("w2-innocent")],
+         "confidence": second.record["probe_reasons"][innocent_2]["confidence"],
+         "transfers": 2, "crawled": True},
+    ]  # fmt: skip
+    # A record from before reasons were kept, a window to the case's end, a self-transfer.
+    self_transfer = evidence.head(1).with_columns(
+        pl.lit(R_INNOCENT).alias("from_address"), pl.lit(R_INNOCENT).alias("to_address")
+    )
+    probes = (Probe(R_INNOCENT, 21, 10, None), Probe(R1, 20, 10, 99))
+    older: list[tuple[Any, tuple[Probe, ...]]] = [({"links": []}, probes)]
+    assert probes_to_json(older, self_transfer, crawled) == [
+        {"address": R_INNOCENT, "round": 1, "from_block": 21, "to_block": 60,
+         "withdrawal_txs": [], "confidence": None, "transfers": 1, "crawled": False},
+        {"address": R1, "round": 1, "from_block": 20, "to_block": 60, "withdrawal_txs": [],
+         "confidence": None, "transfers": 0, "crawled": True},
+    ]  # fmt: skip

@@ -3,7 +3,8 @@
 Written out by hand so each renderer is checked against known facts: two assets at one
 exchange deposit address (one with 6 decimals), a candidate below 0.5 at an OTC desk, a
 bridge exit in a token whose decimals are unknown, a path with hops left out, one followed
-and one candidate mixer link, findings of two heuristics, a failed address and a data gap.
+and one candidate mixer link, two probed recipients (one followed later), findings of two
+heuristics, a failed address and a data gap.
 """
 
 from __future__ import annotations
@@ -113,6 +114,14 @@ def report() -> dict[str, Any]:
             {"mixer": "0x" + "33" * 20, "deposit_tx": tx(20), "withdrawal_tx": tx(22),
              "withdrawal_address": "0x" + "d2" * 20, "confidence": 0.2,
              "heuristics": ["mixer-relayer", "mixer-timing"]},
+        ],
+        "probes": [
+            {"address": "0x" + "d0" * 20, "round": 1, "from_block": 19_000_021,
+             "to_block": 19_000_080, "withdrawal_txs": [tx(21)], "confidence": 0.45,
+             "transfers": 4, "crawled": True},
+            {"address": "0x" + "d2" * 20, "round": 1, "from_block": 19_000_022,
+             "to_block": 19_000_090, "withdrawal_txs": [tx(22), tx(23), tx(24), tx(25)],
+             "confidence": 0.2, "transfers": 0, "crawled": False},
         ],
         "findings": [
             {"id": "00000000000000a1", "heuristic": "peel-chain", "confidence": 0.8,

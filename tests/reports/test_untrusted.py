@@ -6,6 +6,7 @@ import hashlib
 import io
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def hostile_report() -> dict[str, Any]:
         offramp["entity"] = HOSTILE
         offramp["asset"] = SYMBOL
     report["coverage"]["gaps"] = ["![img](https://evil.example/x.png) www.evil.example"]
+    report["probes"][0]["withdrawal_txs"] = [HOSTILE]  # unchecked when rendered directly
     return report
 
 
@@ -177,3 +179,66 @@ def test_nested_fields_are_checked(tmp_path: Path) -> None:
     report["offramps"][0]["paths"] = []
     with pytest.raises(InputFileError, match=r"mixer_links\[1\]\.deposit_tx: expected lowercase"):
         load_report(write_report(tmp_path / "links", report))
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        (lambda probes: "none", "probes: expected a list of dict values"),
+        (lambda probes: [*probes, "0xd0"], "probes: expected a list of dict values"),
+        (
+            lambda probes: [{**probes[0], "address": "<b>x</b>"}],
+            "probes[0].address: expected lowercase 0x-hex",
+        ),
+        (
+            lambda probes: [probes[0], {**probes[1], "withdrawal_txs": ["0xABC"]}],
+            "probes[1].withdrawal_txs: expected a list of lowercase 0x-hex",
+        ),
+        (
+            lambda probes: [{**probes[0], "withdrawal_txs": "0xab"}],
+            "probes[0].withdrawal_txs: expected a list of lowercase 0x-hex",
+        ),
+        (
+            lambda probes: [{**probes[0], "transfers": "4"}],
+            "probes[0].transfers: missing or of the wrong type",
+        ),
+        (
+            lambda probes: [{k: v for k, v in probes[0].items() if k != "round"}],
+            "probes[0].round: missing or of the wrong type",
+        ),
+        (
+            lambda probes: [{**probes[0], "to_block": True}],
+            "probes[0].to_block: missing or of the wrong type",
+        ),
+        (
+            lambda probes: [{**probes[0], "confidence": "high"}],
+            "probes[0].confidence: missing or of the wrong type",
+        ),
+        (
+            lambda probes: [{**probes[0], "crawled": "yes"}],
+            "probes[0].crawled: expected true or false",
+        ),
+    ],
+)
+def test_malformed_probes_are_named(
+    tmp_path: Path, change: Callable[[list[dict[str, Any]]], object], problem: str
+) -> None:
+    report = case.report()
+    directory = write_report(tmp_path / "case", {**report, "probes": change(report["probes"])})
+    with pytest.raises(InputFileError) as error:
+        load_report(directory)
+    assert str(error.value) == f"{directory / 'report.json'}: {problem}"
+
+
+def test_probes_are_optional_and_may_lack_a_confidence(tmp_path: Path) -> None:
+    """Reports from before the field, and probes whose reasons an older crawl did not keep."""
+    older = {k: v for k, v in case.report().items() if k != "probes"}
+    assert load_report(write_report(tmp_path / "older", older)) == older
+    assert "Probed addresses" not in render_markdown(older)
+    report = case.report()
+    report["probes"][1].update(confidence=None, withdrawal_txs=[])
+    del report["probes"][1]["crawled"]
+    assert load_report(write_report(tmp_path / "unknown", report)) == report
+    row = next(line for line in render_markdown(report).splitlines() if "19000090" in line)
+    address = "0x" + "d2" * 20
+    assert row == f"| `{address}` | `1` | `19000022` to `19000090` |  | unknown | `0` | no |"

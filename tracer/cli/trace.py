@@ -13,14 +13,14 @@ import polars as pl
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tracer.analysis import MixerFollower
+from tracer.analysis import MixerFollower, probes_to_json
 from tracer.atomic import atomic_write, atomic_write_text
-from tracer.cases import EDGES_FILE, NODES_FILE
+from tracer.cases import EDGES_FILE, NODES_FILE, PROBES_FILE
 from tracer.chains import Chain, chain_by_id, chain_by_name
 from tracer.cli.options import LabelFiles, NoDefaultLabels, label_paths
+from tracer.cli.progress import progress_line
 from tracer.crawl.case import (
     CACHE_FILE,
     RunStats,
@@ -30,7 +30,7 @@ from tracer.crawl.case import (
     run_case,
     unknown_chain,
 )
-from tracer.crawl.crawler import DEFAULT_MAX_HOPS, CrawlLimits, CrawlProgress
+from tracer.crawl.crawler import DEFAULT_MAX_HOPS, CrawlLimits
 from tracer.crawl.frontier import FrontierPolicy
 from tracer.crawl.probe import ChainActivity, configured_chains, env_name, probe_address
 from tracer.crawl.window import parse_when
@@ -230,12 +230,14 @@ def trace(
     """Crawl from SEED addresses, following value forward in time, and write the case.
 
     Mixer withdrawals linked to traced deposits with at least --mixer-threshold confidence
-    are followed: their recipients are crawled too, until no new link is found.
+    are followed: their recipients are crawled too, until no new link is found. Recipients
+    of less likely withdrawals are probed: a day of their transfers is read as evidence.
 
     Writes DIR/transfers.parquet (the transfer table), DIR/events.parquet and
-    DIR/transactions.parquet (protocol events and facts of the traced transactions) and
-    DIR/report.json (seeds, off-ramps, mixer links, coverage per address, value that reached
-    labelled services), then prints a summary. The crawl is
+    DIR/transactions.parquet (protocol events and facts of the traced transactions),
+    DIR/probes.parquet (the probed transfers) and DIR/report.json (seeds, off-ramps, mixer
+    links, probes, coverage per address, value that reached labelled services), then prints
+    a summary. The crawl is
     checkpointed in DIR: after an interruption the same command resumes it, and a re-run of
     a finished case answers from DIR's cache without a single request.
     """
@@ -295,12 +297,27 @@ def _trace_case(
     quiet: bool,
     export: str | None,
 ) -> None:
-    """Crawl one chain's case, write it into options.out, export it, print what was found."""
-    outcome = _run_case(options, labels, quiet, follower)
-    report, tables = _case_report(outcome, list(options.seeds), follower)
-    _write_case(options.out, outcome, report, tables)
-    if export:
-        export_case_dir(options.out, export)
+    """Crawl one chain's case, write it into options.out, export it, print what was found.
+    The progress line (tracer/cli/progress.py) says what runs until the files are written."""
+    with progress_line(_stderr, quiet=quiet) as line:
+        # Crawl, then follow mixer links (crawl their recipients, analyse again) until
+        # nothing new is found.
+        outcome = asyncio.run(
+            run_case(
+                options,
+                labels,
+                on_progress=line.crawl,
+                on_phase=line.phase,
+                expand=follower,
+                max_expansions=MAX_MIXER_ROUNDS,
+            )
+        )
+        line.say("building the report")
+        report, tables = _case_report(outcome, list(options.seeds), follower)
+        _write_case(options.out, outcome, report, tables)
+        if export:
+            line.say("exporting the case")
+            export_case_dir(options.out, export)
     _print_notes(outcome)
     if not quiet:
         _print_summary(report, options.out, outcome.stats)
@@ -374,45 +391,6 @@ def _default_rps(rpc_url: str, chain: Chain | None) -> float | None:
     if host in {"localhost", "::1"} or host.startswith("127."):
         return None  # our own node: no one to be polite to
     return 10.0
-
-
-# -- running with a progress display ------------------------------------------------------
-
-
-def _run_case(
-    options: TraceOptions, labels: LabelStore, quiet: bool, follower: MixerFollower
-) -> TraceOutcome:
-    """Run the crawl with a live line on stderr: addresses, requests, transfers, rate; then
-    follow mixer links (crawl their recipients, analyse again) until nothing new is found."""
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=_stderr,
-        transient=True,
-        disable=quiet,
-    ) as progress:
-        task = progress.add_task("starting", total=None)
-
-        def on_progress(crawl: CrawlProgress, stats: RunStats) -> None:
-            cache = stats.cache
-            cached = f", {cache.hits} answers from cache" if cache is not None else ""
-            progress.update(
-                task,
-                description=f"{crawl.done} addresses done, {crawl.queued} queued, "
-                f"{crawl.in_flight} in flight | {crawl.transfers} transfers | "
-                f"{stats.http_requests} requests ({stats.requests_per_second:.1f}/s){cached}",
-            )
-
-        return asyncio.run(
-            run_case(
-                options,
-                labels,
-                on_progress=on_progress,
-                expand=follower,
-                max_expansions=MAX_MIXER_ROUNDS,
-            )
-        )
 
 
 # -- all chains --------------------------------------------------------------------------
@@ -546,6 +524,7 @@ def _case_report(
         for offramp in analysis.offramps
     ]
     report["mixer_links"] = [link.to_json() for link in analysis.mixer_links]
+    report["probes"] = probes_to_json(outcome.rounds(), outcome.protocol.probed, crawl)
     report["findings"] = [finding.to_json() for finding in analysis.findings]
     graph = build_flow_graph(crawl.transfers, analysis.taint, labels)
     token_info = token_info_of(crawl.transfers)
@@ -579,6 +558,7 @@ def _write_case(
     atomic_write(out / "transfers.parquet", outcome.crawl.transfers.write_parquet)
     atomic_write(out / "events.parquet", outcome.protocol.events.write_parquet)
     atomic_write(out / "transactions.parquet", outcome.protocol.transactions.write_parquet)
+    atomic_write(out / PROBES_FILE, outcome.protocol.probed.write_parquet)
     nodes, edges = tables
     atomic_write(out / NODES_FILE, nodes.write_parquet)
     atomic_write(out / EDGES_FILE, edges.write_parquet)

@@ -2,8 +2,8 @@
 
 A case directory holds the crawl checkpoint (``checkpoint.sqlite``), by default the answer
 cache (``cache.sqlite``), and the outputs the CLI writes (``transfers.parquet``,
-``events.parquet``, ``transactions.parquet``, ``report.json``). After the crawl, the
-protocol events and transaction facts of its transactions are collected
+``events.parquet``, ``transactions.parquet``, ``probes.parquet``, ``report.json``). After
+the crawl, the protocol events and transaction facts of its transactions are collected
 (:mod:`tracer.crawl.protocols`) and kept in the checkpoint too. The checkpoint also
 records the *run facts* the first run learned from the node: chain id, head, block window,
 trace path. That is how a re-run knows them without asking:
@@ -20,7 +20,9 @@ trace path. That is how a re-run knows them without asking:
 (fetched as evidence only, kept in :attr:`ProtocolFacts.probed`). Each extension's record is
 kept in the checkpoint's meta with its roots; the facts of the table after it are stored
 apart. A resumed case finishes the recorded extensions, then asks the callback again from
-the last record: being deterministic, it takes the steps an uninterrupted run takes.
+the last record: being deterministic, it takes the steps an uninterrupted run takes. Each
+step of an extension (the callback's analysis, the crawl from its roots, the probes) is
+announced to ``on_phase``, so a progress display is not silent between crawls.
 
 A new case directory with a shared warm cache (``--cache``) needs neither a head nor a chain
 id query when given ``--chain`` and ``--to-block``: the cache remembers the trace path per
@@ -37,6 +39,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any, Final
 
@@ -125,8 +129,31 @@ class TraceOutcome:
     # As kept in the checkpoint: each record with the probes of its extension.
     recorded: list[dict[str, Any]] = field(default_factory=list)
 
+    def rounds(self) -> list[tuple[Any, tuple[Probe, ...]]]:
+        """Each extension's record with the probes it fetched, in order."""
+        return [(step["record"], _recorded_probes(step)) for step in self.recorded]
+
 
 ProgressCallback = Callable[[CrawlProgress, RunStats], None]
+
+
+class Step(StrEnum):
+    """What a case does between crawls, announced to a progress display."""
+
+    READING = "reading"  # the protocol events and facts of the crawl's new transactions
+    ANALYSING = "analysing"  # the expand callback decides the next extension
+    FOLLOWING = "following"  # crawling on from the extension's roots
+    PROBING = "probing"  # fetching its probes (and reading as READING does)
+
+
+@dataclass(frozen=True, slots=True)
+class Phase:
+    step: Step
+    round: int  # the extension it decides or runs, from 1 (0: the first crawl)
+    count: int = 0  # FOLLOWING: roots; PROBING: probes
+
+
+PhaseCallback = Callable[[Phase], None]
 
 
 @dataclass(frozen=True)
@@ -184,9 +211,11 @@ async def run_case(
     transport: Transport | None = None,
     expand: Expand | None = None,
     max_expansions: int = 0,
+    on_phase: PhaseCallback | None = None,
 ) -> TraceOutcome:
     """Crawl (or resume, or load) the case in ``options.out``; then, while ``expand`` finds
-    something to follow, at most ``max_expansions`` times, crawl on from its roots."""
+    something to follow, at most ``max_expansions`` times, crawl on from its roots.
+    ``on_progress`` hears from the crawls, ``on_phase`` of the steps between them."""
     started = time.monotonic()
     try:
         options.out.mkdir(parents=True, exist_ok=True)
@@ -200,10 +229,12 @@ async def run_case(
             _maybe_cache(options.cache_path) as cache,
         ):
             outcome, crawler, source = await _run(
-                options, labels, checkpoint, cache, active, on_progress, started
+                options, labels, checkpoint, cache, active, on_progress, started, on_phase
             )
             if expand is not None:
-                await _expand(outcome, (crawler, source, checkpoint), expand, max_expansions)
+                await _expand(
+                    outcome, (crawler, source, checkpoint), expand, max_expansions, on_phase
+                )
             await _fill_token_metadata(outcome, source, checkpoint)
             outcome.stats = _stats(active, cache, started)
             return outcome
@@ -227,6 +258,7 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
     transport: Transport,
     on_progress: ProgressCallback | None,
     started: float,
+    on_phase: PhaseCallback | None,
 ) -> tuple[TraceOutcome, Crawler, JsonRpcSource]:
     notes: list[str] = []
     fingerprint = options.fingerprint()
@@ -272,6 +304,8 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         notes.append("resumed the interrupted crawl recorded in this case directory")
     # Extensions recorded before a restart were crawled (or are finished) by crawl() above.
     extended = list(checkpoint.meta().get(_EXPANSIONS, [])) if resume else []
+    # Only needed when a crash came before the last extension's facts were stored.
+    probes = [probe for step in extended for probe in _recorded_probes(step)]
     protocol = await load_or_collect(
         checkpoint,
         source,
@@ -279,12 +313,8 @@ async def _run(  # noqa: PLR0917 (the pieces run_case opened)
         result.from_block,
         result.head_block,
         expansion=len(extended),
-        # Only needed when a crash came before the last extension's facts were stored.
-        probes=[
-            Probe(Address(a), int(b), int(n), None if e is None else int(e))
-            for step in extended
-            for a, b, n, e in step["probes"]
-        ],
+        probes=probes,
+        on_collect=partial(_tell, on_phase, _collecting(len(extended), len(probes))),
     )
     chain = options.chain or chain_by_id(chain_id) or unknown_chain(chain_id)
     stats = _stats(transport, cache, started)
@@ -303,11 +333,14 @@ async def _expand(
     running: tuple[Crawler, JsonRpcSource, Checkpoint],
     expand: Expand,
     max_expansions: int,
+    on_phase: PhaseCallback | None = None,
 ) -> None:
     """Crawl on from what ``expand`` finds, until it finds nothing new or the bound."""
     crawler, source, checkpoint = running
     while len(outcome.expansions) < max_expansions:
+        number = len(outcome.expansions) + 1
         last = outcome.expansions[-1] if outcome.expansions else None
+        _tell(on_phase, Phase(Step.ANALYSING, number))
         step = expand(outcome.crawl, outcome.protocol, last)
         if step is None:
             return
@@ -321,6 +354,8 @@ async def _expand(
                 ],
             }
         )
+        if step.roots:
+            _tell(on_phase, Phase(Step.FOLLOWING, number, len(step.roots)))
         outcome.crawl = await crawler.extend(step.roots, {_EXPANSIONS: outcome.recorded})
         outcome.protocol = await load_or_collect(
             checkpoint,
@@ -332,7 +367,19 @@ async def _expand(
             known=outcome.protocol,
             known_hashes=set(previous.transfers["transaction_hash"].to_list()),
             probes=step.probes,
+            on_collect=partial(_tell, on_phase, _collecting(number, len(step.probes))),
         )
+
+
+def _tell(on_phase: PhaseCallback | None, phase: Phase) -> None:
+    if on_phase is not None:
+        on_phase(phase)
+
+
+def _collecting(number: int, probes: int) -> Phase:
+    """Collecting the facts after a crawl (``number``: its extension, 0 for the first):
+    probing when it has probes, else reading the new transactions' events."""
+    return Phase(Step.PROBING, number, probes) if probes else Phase(Step.READING, number)
 
 
 async def _fill_token_metadata(
@@ -344,6 +391,14 @@ async def _fill_token_metadata(
     tokens = await load_token_metadata(checkpoint, source, crawl.transfers, crawl.head_block)
     outcome.crawl = replace(crawl, transfers=tokens.filled(crawl.transfers))
     outcome.notes += tokens.notes
+
+
+def _recorded_probes(step: Mapping[str, Any]) -> tuple[Probe, ...]:
+    """The probes of one recorded extension (kept as [address, from, max, to] lists)."""
+    return tuple(
+        Probe(Address(a), int(b), int(n), None if e is None else int(e))
+        for a, b, n, e in step["probes"]
+    )
 
 
 def _reusable(recorded: dict[str, Any]) -> dict[str, Any]:

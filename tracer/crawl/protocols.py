@@ -16,7 +16,7 @@ transfers of *probed* addresses (evidence for demixing, never traced) are added.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -160,14 +160,18 @@ async def load_or_collect(
     known: ProtocolFacts | None = None,
     known_hashes: Collection[str] = (),
     probes: Sequence[Probe] = (),
+    on_collect: Callable[[], None] | None = None,
 ) -> ProtocolFacts:
     """The facts stored with this finished crawl (after its ``expansion``-th extension), or
-    collected now and stored (the checkpoint forgets them whenever the crawl starts over)."""
+    collected now and stored (the checkpoint forgets them whenever the crawl starts over);
+    ``on_collect`` is told before they are collected (it takes requests, and time)."""
     events = checkpoint.table(_table_name(_EVENTS, expansion), EVENT_SCHEMA)
     transactions = checkpoint.table(_table_name(_TRANSACTIONS, expansion), TRANSACTION_SCHEMA)
     probed = checkpoint.table(_table_name(_PROBED, expansion), TRANSFER_SCHEMA)
     if events is not None and transactions is not None:
         return ProtocolFacts(events, transactions, empty_transfers() if probed is None else probed)
+    if on_collect is not None:
+        on_collect()
     facts = await collect(
         source,
         transfers,

@@ -62,6 +62,10 @@ def check_report(report: Mapping[str, Any], path: Path) -> None:
         for key in ("id", "heuristic"):
             _typed(finding, key, str, path, f"findings[{index}]")
         _typed(finding, "confidence", (int, float), path, f"findings[{index}]")
+    if "probes" in report:  # reports older than the field have none
+        _list_of(report, "probes", dict, path)
+        for index, probe in enumerate(report["probes"]):
+            _check_probe(probe, path, f"probes[{index}]")
     coverage = report.get("coverage", {})
     if not isinstance(coverage, dict):
         raise InputFileError(path, "coverage: expected an object")
@@ -87,6 +91,19 @@ def _check_offramp(offramp: Mapping[str, Any], path: Path, where: str) -> None:
             for key in ("from", "to", "tx"):
                 _matches(hop, key, _HEX, path, hop_where)
             _matches(hop, "amount_raw", _DIGITS, path, hop_where)
+
+
+def _check_probe(probe: Mapping[str, Any], path: Path, where: str) -> None:
+    _matches(probe, "address", _HEX, path, where)
+    for key in ("round", "from_block", "to_block", "transfers"):
+        _typed(probe, key, int, path, where)
+    txs = probe.get("withdrawal_txs")
+    if not isinstance(txs, list) or not all(isinstance(t, str) and _HEX.fullmatch(t) for t in txs):
+        raise InputFileError(path, f"{where}.withdrawal_txs: expected a list of lowercase 0x-hex")
+    if probe.get("confidence") is not None:  # null: a case crawled before reasons were kept
+        _typed(probe, "confidence", (int, float), path, where)
+    if not isinstance(probe.get("crawled", False), bool):
+        raise InputFileError(path, f"{where}.crawled: expected true or false")
 
 
 def _entries(entry: Mapping[str, Any], key: str, path: Path, where: str) -> list[Mapping[str, Any]]:

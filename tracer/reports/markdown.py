@@ -30,6 +30,11 @@ from tracer.reports.view import (
 
 MAX_MIXER_LINKS: Final = 25  # the most confident links listed; all are in report.json
 MAX_FINDINGS: Final = 50
+MAX_PROBES: Final = 25  # the most confident probes listed
+MAX_PROBE_TXS: Final = 3  # withdrawals listed per probe
+_PROBE_COLUMNS: Final = (
+    "address", "round", "blocks", "withdrawals", "confidence", "transfers", "crawled later"
+)  # fmt: skip
 
 
 def render_markdown(report: Mapping[str, Any]) -> str:
@@ -42,6 +47,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         *_summary(report),
         *_offramps(report.get("offramps", [])),
         *_mixer_links(report.get("mixer_links", [])),
+        *_probes(report.get("probes", [])),
         *_findings(report.get("findings", [])),
         *_coverage(report),
         "## How to read confidence",
@@ -222,6 +228,46 @@ def _mixer_links(links: Sequence[Mapping[str, Any]]) -> list[str]:
     if len(ranked) > MAX_MIXER_LINKS:
         out.append(f"{len(ranked) - MAX_MIXER_LINKS} less confident links are in report.json.")
     return out
+
+
+def _probes(probes: Sequence[Mapping[str, Any]]) -> list[str]:
+    if not probes:
+        return []  # none, or a report from before probes were listed
+    crawled = sum(1 for probe in probes if probe.get("crawled") is True)
+    out = [
+        "## Probed addresses",
+        f"{len(probes)} recipients of mixer withdrawals tied to traced deposits, but not "
+        "confidently enough to follow, were probed: their transfers from the withdrawal to "
+        "a day later were read as evidence for demixing only, not traced. "
+        f"Crawled later, when a round followed a link to them: {crawled}.",
+    ]
+    ranked = sorted(probes, key=lambda p: (-float(p.get("confidence") or 0), p["address"]))
+    out.append(
+        table(
+            _PROBE_COLUMNS,
+            (
+                (
+                    md_code(p["address"]),
+                    md_code(p["round"]),
+                    f"{md_code(p['from_block'])} to {md_code(p['to_block'])}",
+                    _listed(p["withdrawal_txs"], MAX_PROBE_TXS),
+                    "unknown" if p.get("confidence") is None else f"{float(p['confidence']):.2f}",
+                    md_code(p["transfers"]),
+                    "yes" if p.get("crawled") is True else "no",
+                )
+                for p in ranked[:MAX_PROBES]
+            ),
+        )
+    )
+    if len(ranked) > MAX_PROBES:
+        out.append(f"{len(ranked) - MAX_PROBES} less confident probes are in report.json.")
+    return out
+
+
+def _listed(values: Sequence[object], limit: int) -> str:
+    shown = ", ".join(md_code(value) for value in values[:limit])
+    more = len(values) - limit
+    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _findings(findings: Sequence[Mapping[str, Any]]) -> list[str]:

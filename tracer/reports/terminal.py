@@ -136,7 +136,9 @@ def _paths_table(offramps: Sequence[Mapping[str, Any]]) -> Table:
 
 def _mixers_and_findings(report: Mapping[str, Any]) -> RenderableType:
     followed, candidates = mixer_counts(report.get("mixer_links", []))
-    text = Text(f"Mixer links: {followed} followed, {candidates} candidates to review")
+    probes = len(report.get("probes", []))
+    probed = f"; {probes} recipients probed as evidence" if probes else ""
+    text = Text(f"Mixer links: {followed} followed, {candidates} candidates to review{probed}")
     counts = findings_by_heuristic(report.get("findings", []))
     if not counts:
         return Group(text, Text("Findings: none"))
