@@ -240,6 +240,12 @@ def is_fungible_move() -> pl.Expr:
     )
 
 
+def touches(addresses: pl.Series) -> pl.Expr:
+    """Rows sent or received by one of ``addresses``."""
+    wanted = addresses.implode()
+    return pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
+
+
 def fungible_moves(transfers: pl.DataFrame) -> pl.DataFrame:
     """Successful, non-zero, fungible transfers between two different addresses."""
     return transfers.filter(is_fungible_move())
@@ -313,9 +319,8 @@ def _senders_only_to(
 def _moves_by_address(frame: pl.LazyFrame, addresses: list[str]) -> dict[str, list[_Move]]:
     """Each address's moves (both directions), in one pass over the rows touching them."""
     out: dict[str, list[_Move]] = {address: [] for address in addresses}
-    wanted = pl.Series(addresses, dtype=pl.String).implode()
     rows = (
-        frame.filter(pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted))
+        frame.filter(touches(pl.Series(addresses, dtype=pl.String)))
         .select(
             "block_number", "block_time", "transaction_hash", "transfer_kind",
             "from_address", "to_address", "token_address", "value_raw",

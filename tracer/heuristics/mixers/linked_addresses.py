@@ -99,11 +99,13 @@ class _Graph:
         return known
 
     def learn(self, addresses: Iterable[Address]) -> None:
-        """Whether each of ``addresses`` is a hub, found for all of them at once."""
-        unknown = [a for a in addresses if a not in self._hub]
-        degrees = self.view.contacts.degrees(unknown, self.max_degree)
+        """Whether each of ``addresses`` is a hub, found for all of them at once (labelled
+        hubs without counting their contacts)."""
+        unknown = {a for a in addresses if a not in self._hub}
+        counted = unknown - self.hubs
+        busy = self.view.contacts.busier_than(counted, self.max_degree)
         for address in unknown:
-            self._hub[address] = address in self.hubs or degrees[address] > self.max_degree
+            self._hub[address] = address not in counted or address in busy
 
     def neighbours(self, address: Address) -> dict[Address, str]:
         out: dict[Address, str] = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
@@ -267,42 +267,35 @@ class Contacts(Mapping[Address, tuple[Contact, ...]]):
             self._rows.extend(rows.slice(start, _CHUNK).to_list())
         self._found: dict[Address, tuple[Contact, ...]] = {}
 
-    def _span(self, address: Address) -> tuple[int, int]:
-        key = pl.Series([address], dtype=pl.String).hash(_HASH_SEED)[0]
-        start = bisect_left(self._keys, key)
-        return start, bisect_right(self._keys, key, lo=start)
+    def _spans(self, addresses: Sequence[Address]) -> list[tuple[int, int]]:
+        """Where each address's rows lie in the index (hashed in one polars call)."""
+        keys = pl.Series(addresses, dtype=pl.String).hash(_HASH_SEED).to_list()
+        return [(bisect_left(self._keys, key), bisect_right(self._keys, key)) for key in keys]
 
-    def degrees(self, addresses: Iterable[Address], cap: int) -> dict[Address, int]:
-        """Each address's number of distinct contacts, exact up to ``cap`` (above it: some
-        number above ``cap``), in two batched queries rather than one per address."""
+    def busier_than(self, addresses: Iterable[Address], cap: int) -> set[Address]:
+        """Those of ``addresses`` with more than ``cap`` distinct contacts, in two batched
+        queries rather than a contact list per address."""
         wanted = sorted(set(addresses))
-        keys = pl.Series(wanted, dtype=pl.String).hash(_HASH_SEED).to_list()
-        spans = {
-            a: (bisect_left(self._keys, k), bisect_right(self._keys, k))
-            for a, k in zip(wanted, keys, strict=True)
-        }
-        # Fewer transfers than the cap: fewer contacts (a hash shared with another address
-        # can only add rows). Only the busy rest are counted.
-        out = {a: end - start for a, (start, end) in spans.items()}
-        busy = [a for a, count in out.items() if count > cap]
+        spans = dict(zip(wanted, self._spans(wanted), strict=True))
+        # At most ``cap`` transfers means at most ``cap`` contacts (another address sharing
+        # the hash can only add rows): only the busier rest are counted.
+        busy = [a for a, (start, end) in spans.items() if end - start > cap]
         if not busy:
-            return out
+            return set()
         rows = sorted({row for a in busy for row in self._rows[spans[a][0] : spans[a][1]]})
         frame = self._transfers[rows]
-        among = pl.Series(busy, dtype=pl.String).implode()
         sides = pl.concat(
             [
                 frame.select(address=pl.col(mine), other=pl.col(theirs))
                 for mine, theirs in (("from_address", "to_address"), ("to_address", "from_address"))
             ]
-        ).filter(pl.col("address").is_in(among))
+        ).filter(pl.col("address").is_in(pl.Series(busy, dtype=pl.String).implode()))
         counted = sides.group_by("address").agg(pl.col("other").n_unique())
-        out.update(dict(counted.iter_rows()))
-        return out
+        return {Address(a) for a, contacts in counted.iter_rows() if contacts > cap}
 
     def __getitem__(self, address: Address) -> tuple[Contact, ...]:
         if address not in self._found:
-            start, end = self._span(address)
+            ((start, end),) = self._spans([address])
             found: set[Contact] = set()
             rows = self._transfers[list(self._rows[start:end])]
             for src, dst, tx, block in rows.rows():

@@ -30,7 +30,7 @@ import polars as pl
 
 from tracer.findings import Finding
 from tracer.heuristics.base import HeuristicSpec, Parameter, ParameterValue, Reference
-from tracer.heuristics.exchanges.deposit_address import is_fungible_move
+from tracer.heuristics.exchanges.deposit_address import is_fungible_move, touches
 from tracer.labels.store import LabelStore
 from tracer.types import NATIVE_TOKEN
 
@@ -215,7 +215,7 @@ class _Moves:
         moves = _fungible(transfers)
         if focus is not None:
             addresses = pl.Series(sorted(set(focus)), dtype=pl.String)
-            moves = moves.filter(_touches(addresses))
+            moves = moves.filter(touches(addresses))
         pairs: set[tuple[str, str]] | None = None
         if keep is not None:
             sightings = None
@@ -234,7 +234,7 @@ class _Moves:
                 dropped |= {a for a, chain in chains.items() if labels.is_service(a, chain)}
             pairs = {(address, token) for address, token in pairs if address not in dropped}
             wanted = pl.Series(sorted({address for address, _token in pairs}), dtype=pl.String)
-            moves = moves.filter(_touches(wanted))
+            moves = moves.filter(touches(wanted))
             if horizon_seconds is not None:
                 moves = _within_horizon(moves, summary, pairs, horizon_seconds)
         frame = moves.collect()
@@ -326,11 +326,6 @@ def _sent_by(addresses: pl.Series) -> pl.Expr:
     return pl.col("from_address").is_in(addresses.implode())
 
 
-def _touches(addresses: pl.Series) -> pl.Expr:
-    wanted = addresses.implode()
-    return pl.col("from_address").is_in(wanted) | pl.col("to_address").is_in(wanted)
-
-
 def _receivers_from(transfers: pl.DataFrame, senders: set[str]) -> set[str]:
     received = _fungible(transfers).filter(_sent_by(pl.Series(sorted(senders), dtype=pl.String)))
     return set(received.select(pl.col("to_address").unique()).collect().to_series().to_list())
@@ -340,7 +335,7 @@ def _first_sightings(transfers: pl.DataFrame, addresses: pl.Series) -> pl.DataFr
     """(address, block_number, transaction_hash, chain_id) of each address's first transfer
     (the table's order: block, then transaction hash)."""
     wanted = addresses.implode()
-    touching = _fungible(transfers).filter(_touches(addresses))
+    touching = _fungible(transfers).filter(touches(addresses))
     sightings = pl.concat(
         [
             touching.filter(pl.col(side).is_in(wanted)).select(
@@ -454,18 +449,15 @@ def _pair_summary(
     counts = ("n_in", "n_out", "received", "sent", "senders", "traced_senders", "recipients")
     return (
         inflows.join(outflows, on=["address", "token"], how="full", coalesce=True)
-        .with_columns(
-            pl.col(*counts, "fresh_recipients").fill_null(0),
-            pl.col("address", "token").cast(pl.String),
-        )
+        .with_columns(pl.col(*counts, "fresh_recipients").fill_null(0))
         .collect()
     )
 
 
 def _code(column: str) -> pl.Expr:
-    """An address column as categorical codes for grouping and counting: polars' group-by
-    and ``n_unique`` on text hash and copy every row's text, on codes they compare integers
-    (about half the memory at 1M rows)."""
+    """An address column as categorical codes, to count distinct values or group by: on text
+    polars hashes and copies every row's text, on codes it compares integers (``n_unique``
+    took about half the memory at 1M rows)."""
     return pl.col(column).cast(pl.Categorical)
 
 

@@ -63,7 +63,6 @@ from tracer.heuristics.taint.prepare import (
     processing_order,
     reachable,
     swap_candidates,
-    touching,
 )
 from tracer.labels.model import Category
 from tracer.labels.store import LabelStore
@@ -154,8 +153,7 @@ def trace_taint(
         at = int((blocks < link.block).sum())
         starts[link.to_address] = min(starts.get(link.to_address, at), at)
     reach = reachable(skeleton, starts, stops)
-    # The loop visits only the rows touching addresses traced value can reach.
-    relevant = _flagged(touching(skeleton, reach), reach, stops, seed_set, start_ord)
+    relevant = _flagged(skeleton, reach, stops, seed_set, start_ord)
     del skeleton, blocks
     chunks = _Chunks(transfers, wrappers, stops, swap_detection)
 
@@ -198,29 +196,35 @@ def trace_taint(
 
 
 def _flagged(
-    rows: pl.DataFrame,
+    skeleton: pl.DataFrame,
     reach: Collection[str],
     stops: Collection[str],
     seeds: Collection[str],
     start_ord: int,
 ) -> pl.DataFrame:
-    """The skeleton's ``rows`` with what the loop needs to know of each beyond its columns,
-    compared as categorical codes: ``_from_live`` (the sender's book gives up value: reached,
-    not a stop), ``_to_live``, ``_to_stop``, ``_to_tracked`` (reached) and ``_seed_in``."""
+    """The rows the loop visits (those touching an address traced value can reach), with
+    what it needs to know of each beyond its columns, compared as categorical codes:
+    ``_from_live`` (the sender's book gives up value: reached, not a stop), ``_to_live``,
+    ``_to_stop``, ``_to_tracked`` (reached) and ``_seed_in``."""
 
     def among(addresses: Iterable[str]) -> pl.Series:
         return pl.Series(sorted(addresses), dtype=pl.String).cast(pl.Categorical).implode()
 
-    live = among(set(reach) - set(stops))
-    return rows.select(
-        "ord",
-        "row",
-        "block_number",
-        _from_live=pl.col("src").is_in(live),
-        _to_live=pl.col("dst").is_in(live),
-        _to_stop=pl.col("dst").is_in(among(stops)),
-        _to_tracked=pl.col("dst").is_in(among(reach)),
-        _seed_in=pl.col("dst").is_in(among(seeds)) & (pl.col("ord") >= start_ord),
+    reached, live = among(reach), among(set(reach) - set(stops))
+    return (
+        skeleton.select(
+            "ord",
+            "row",
+            "block_number",
+            _from_reached=pl.col("src").is_in(reached),
+            _from_live=pl.col("src").is_in(live),
+            _to_live=pl.col("dst").is_in(live),
+            _to_stop=pl.col("dst").is_in(among(stops)),
+            _to_tracked=pl.col("dst").is_in(reached),
+            _seed_in=pl.col("dst").is_in(among(seeds)) & (pl.col("ord") >= start_ord),
+        )
+        .filter(pl.col("_from_reached") | pl.col("_to_tracked"))
+        .drop("_from_reached")
     )
 
 

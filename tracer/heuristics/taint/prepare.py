@@ -186,14 +186,6 @@ def reachable(
     return dict(zip(names, best["t"].to_list(), strict=True))
 
 
-def touching(skeleton: pl.DataFrame, addresses: Collection[str]) -> pl.DataFrame:
-    """The skeleton's rows whose sender or recipient is among ``addresses``."""
-    wanted = pl.Series(sorted(addresses), dtype=pl.String).cast(pl.Categorical)
-    return skeleton.filter(
-        pl.col("src").is_in(wanted.implode()) | pl.col("dst").is_in(wanted.implode())
-    )
-
-
 def engine_rows(transfers: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
     """The engine's columns of ``transfers``' rows ``rows`` (in that order), with ``asset``."""
     return transfers.select(ENGINE_COLUMNS)[rows].with_columns(asset=asset_key_expr())
