@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlite3
 
 from tests.monitor.conftest import ETH, Live
-from tracer.monitor.runner import run_pass
+from tracer.monitor.runner import MonitorOptions, PassResult, run_pass
+from tracer.monitor.watchlist import Watchlist
 
 
 async def test_a_new_outflow_gives_exactly_one_alert(live: Live) -> None:
@@ -186,24 +187,32 @@ def ids_of(alerts: list[dict[str, object]]) -> list[tuple[object, object]]:
     return [(a["kind"], a["transaction_hash"]) for a in alerts]
 
 
+async def alerted_then_reverted(
+    live: Live, watchlist: Watchlist, options: MonitorOptions
+) -> tuple[str, str, int, PassResult]:
+    """A signed outflow mined and alerted, then its block reverted away: (the raw signed
+    transaction, its hash, its block, the pass that alerted it)."""
+    await run_pass(watchlist, options)
+    snapshot = live.chain.snapshot()
+    raw = live.sign(live.seed, live.stranger, ETH)
+    tx_hash = live.send_raw(raw)
+    block = live.confirm(tx_hash, 1)
+    alerted = await run_pass(watchlist, options)
+    assert ids_of(alerted.alerts) == [("outflow", tx_hash)]
+    live.chain.revert(snapshot)
+    return raw, tx_hash, block, alerted
+
+
 async def test_a_retracted_alert_whose_transaction_is_mined_again_is_raised_again(
     live: Live,
 ) -> None:
     """The orphaned transfer is retracted while no block holds it; the same signed
     transaction sent again after the revert alerts again, under a new id that names the
     retracted one in ``reinstates`` (a receiver de-duplicating on ids must not drop it)."""
-    watchlist = live.watchlist()
-    options = live.options(confirmations=0)
-    await run_pass(watchlist, options)
-    snapshot = live.chain.snapshot()
-    raw = live.sign(live.seed, live.stranger, ETH)
-    tx_hash = live.send_raw(raw)
-    block = live.confirm(tx_hash, 1)
-    before = await run_pass(watchlist, options)
-    assert ids_of(before.alerts) == [("outflow", tx_hash)]
+    watchlist, options = live.watchlist(), live.options(confirmations=0)
+    raw, tx_hash, block, before = await alerted_then_reverted(live, watchlist, options)
     original = before.alerts[0]
 
-    live.chain.revert(snapshot)
     live.wait_for_block(block + 2)  # the new chain is past the orphaned block
     assert live.chain.request("eth_getTransactionReceipt", [tx_hash]) is None
     gone = await run_pass(watchlist, options)
@@ -240,16 +249,8 @@ async def test_an_orphaned_transaction_mined_again_before_the_pass_alerts_once(
 ) -> None:
     """Re-included in the replacing chain before the monitor saw the reorg: the alert
     stands as raised (same id), nothing is retracted or repeated."""
-    watchlist = live.watchlist()
-    options = live.options(confirmations=0)
-    await run_pass(watchlist, options)
-    snapshot = live.chain.snapshot()
-    raw = live.sign(live.seed, live.stranger, ETH)
-    tx_hash = live.send_raw(raw)
-    block = live.confirm(tx_hash, 1)
-    before = await run_pass(watchlist, options)
-    assert ids_of(before.alerts) == [("outflow", tx_hash)]
-    live.chain.revert(snapshot)
+    watchlist, options = live.watchlist(), live.options(confirmations=0)
+    raw, tx_hash, block, before = await alerted_then_reverted(live, watchlist, options)
     live.send_raw(raw)
     live.confirm(tx_hash, 1)
     live.wait_for_block(block + 2)
